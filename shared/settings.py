@@ -1,0 +1,63 @@
+"""Every setting Evidence Gate reads, in one place.
+
+The product reads its configuration only through :func:`get` (and :func:`get_secret`), so this
+table is the complete list: ``local.settings.sample.json``, the Bicep app settings and the docs
+are checked against it in tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    description: str
+    default: str | None = None
+    secret: bool = False
+
+
+SERVICEBUS_CONNECTION = "EVIDENCE_GATE_SERVICEBUS"
+"""Name of the identity-based Service Bus connection (Functions convention: ``<name>__fullyQualifiedNamespace``)."""
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("MLFLOW_TRACKING_URI", "Default registry: an MLflow server URL, `databricks`, `databricks-uc` or an `azureml://` URI."),
+    Setting("MLFLOW_WEBHOOK_SECRET", "Secret of the open-source MLflow webhook (X-MLflow-Signature).", secret=True),
+    Setting("DATABRICKS_HOST", "Databricks workspace URL, for the `databricks` registry and UI links."),
+    Setting("DATABRICKS_CLIENT_ID", "Databricks service principal (OAuth M2M) used by databricks-sdk authentication."),
+    Setting("DATABRICKS_CLIENT_SECRET", "Databricks service principal OAuth secret.", secret=True),
+    Setting("DATABRICKS_WEBHOOK_SECRET", "Secret of the Databricks Model Registry webhook (X-Databricks-Signature).", secret=True),
+    Setting("DATABRICKS_JOBS_WEBHOOK_USERNAME", "Basic-auth user name configured on the Databricks job notification destination."),
+    Setting("DATABRICKS_JOBS_WEBHOOK_PASSWORD", "Basic-auth password configured on the Databricks job notification destination.", secret=True),
+    Setting("EVIDENCE_GATE_POLICY", "Path of the policy YAML file; the built-in default policy applies when unset."),
+    Setting("EVIDENCE_GATE_WAIVERS", "Path of the waivers YAML file (overrides the policy's `waivers_file`)."),
+    Setting("EVIDENCE_GATE_STORE", "Local report store (SQLite) path.", default=".evidence-gate/reports.sqlite"),
+    Setting("EVIDENCE_GATE_REGISTRIES", "Comma-separated registries the reconcile timer sweeps; defaults to MLFLOW_TRACKING_URI."),
+    Setting("EVIDENCE_GATE_RECONCILE_SCHEDULE", "NCRONTAB schedule of the reconcile timer.", default="0 */15 * * * *"),
+    Setting("EVIDENCE_GATE_AZUREML_REGION", "Region of the Azure ML workspace(s), used to derive the azureml:// tracking URI from an event's topic."),
+    Setting("EVIDENCE_GATE_TOPIC", "Service Bus topic that receives the reports.", default="evidence-gate-findings"),
+    Setting(f"{SERVICEBUS_CONNECTION}__fullyQualifiedNamespace", "Service Bus namespace host name (identity-based connection); unset means reports go to the local store."),
+    Setting(f"{SERVICEBUS_CONNECTION}__credential", "`managedidentity` in Azure (Functions identity-based connection convention)."),
+    Setting(f"{SERVICEBUS_CONNECTION}__clientId", "Client id of the user-assigned managed identity used for Service Bus."),
+    Setting("AZURE_CLIENT_ID", "Client id of the user-assigned managed identity for DefaultAzureCredential."),
+    Setting("TEAMS_WEBHOOK_URL", "Teams Workflows webhook URL that receives the Adaptive Cards.", secret=True),
+    Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", "Application Insights connection string; telemetry is exported only when set."),
+    Setting("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "`Authorization=AAD;ClientId=<id>` for Entra-authenticated telemetry."),
+    Setting("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "`true` in Azure: the Functions worker configures Azure Monitor."),
+    Setting("EVIDENCE_GATE_LOG_ANALYTICS_WORKSPACE_ID", "Log Analytics workspace id; when set, `evidence-gate reports` reads from it."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str) -> str | None:
+    """The value of a declared setting (empty strings count as unset)."""
+    setting = _BY_NAME[name]  # KeyError here means the setting was never declared above
+    value = os.environ.get(name, "").strip()
+    return value or setting.default
+
+
+def names() -> list[str]:
+    return [s.name for s in SETTINGS]

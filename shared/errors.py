@@ -1,0 +1,56 @@
+"""The errors Evidence Gate distinguishes. Each says what happened and what to do next.
+
+- :class:`RegistryUnavailable` (and :class:`VersionNotReady`) are *transient*: the registry could
+  not give an answer right now. Callers retry (HTTP 503, Event Grid redelivery, CLI exit 3);
+  they are never turned into findings.
+- :class:`SubjectNotFound`: the model or version asked about does not exist (CLI exit 2).
+- :class:`BadInput`: a request, payload or argument is malformed (HTTP 400, CLI exit 2).
+- :class:`PolicyError`: the policy or waiver file is invalid (file, key path, what is wrong).
+"""
+
+from __future__ import annotations
+
+
+class EvidenceGateError(Exception):
+    """Base class of every error Evidence Gate raises on purpose."""
+
+
+class RegistryUnavailable(EvidenceGateError):
+    """The registry is unreachable, timed out, rate limited or answered 5xx: retry later."""
+
+    def __init__(self, registry: str, reason: str, *, retry_after: float | None = None):
+        self.registry = registry
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(f"registry {registry} is unavailable ({reason}); retry later")
+
+
+class VersionNotReady(RegistryUnavailable):
+    """The model version is still PENDING_REGISTRATION: check it again once it is READY."""
+
+    def __init__(self, registry: str, model: str, version: str):
+        EvidenceGateError.__init__(
+            self, f"{model} version {version} is still PENDING_REGISTRATION in {registry}; retry later"
+        )
+        self.registry = registry
+        self.reason = "version pending registration"
+        self.retry_after = None
+
+
+class SubjectNotFound(EvidenceGateError):
+    """The registry confirms the model version (or run) asked about does not exist."""
+
+
+class BadInput(EvidenceGateError):
+    """A payload, request or argument is malformed; nothing was processed."""
+
+
+class PolicyError(EvidenceGateError):
+    """A policy or waiver file is invalid."""
+
+    def __init__(self, source: str, path: str, problem: str):
+        self.source = source
+        self.path = path
+        self.problem = problem
+        where = f"{source}: {path}" if path else source
+        super().__init__(f"{where}: {problem}")

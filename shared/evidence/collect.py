@@ -1,0 +1,220 @@
+"""Collect the evidence for a model version (optionally being promoted) or a run.
+
+Fetches the minimum: for a normal MLflow 3 model version (run id on the version, source
+``models:/m-<id>``) a registration check makes 6 registry requests (version, run, logged model,
+model artifact list, MLmodel, run artifact list) and a promotion check 9 (plus the registered
+model and the previous holder's version and run). The registered model is fetched for a
+registration check only when the version itself lacks a tag the policy requires.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Protocol
+
+import yaml
+
+from shared.errors import SubjectNotFound, VersionNotReady
+from shared.evidence.model import (
+    LOG_MODEL_HISTORY_TAG,
+    Evidence,
+    GateHistory,
+    ModelArtifacts,
+    PreviousHolder,
+    Promotion,
+    RunEvidence,
+    VersionEvidence,
+)
+from shared.evidence.registry import LoggedModelInfo, NotFoundInRegistry, RegistryClient
+
+_LOGGED_MODEL_SOURCE = re.compile(r"^models:/(m-[0-9A-Za-z]+)/?$")
+_RUNS_SOURCE = re.compile(r"^runs:/([^/]+)/?(.*)$")
+_RUN_ID_IN_PATH = re.compile(r"/([0-9a-f]{32})/artifacts(?:/|$)")
+
+
+class History(Protocol):
+    """What the report store remembers; implemented by :class:`shared.sinks.store.ReportStore`."""
+
+    def previous_holder(self, registry: str, model: str, target: str, exclude_version: str) -> str | None: ...
+
+    def record_holders(self, registry: str, model: str, holders: dict[str, str]) -> None: ...
+
+    def has_passing_registration(self, registry: str, model: str, version: str) -> bool: ...
+
+    def passed_versions(self, registry: str, model: str) -> list[str]: ...
+
+
+def target_key(alias: str | None, stage: str | None) -> str:
+    return f"alias:{alias}" if alias else f"stage:{stage}"
+
+
+def collect_version(
+    client: RegistryClient,
+    name: str,
+    version: str,
+    *,
+    alias: str | None = None,
+    stage: str | None = None,
+    required_tags: list[str] = (),
+    history: History | None = None,
+) -> Evidence:
+    """Evidence for one model version; a promotion when ``alias`` or ``stage`` is given."""
+    evidence = Evidence(registry=client.uri)
+    try:
+        mv = client.get_model_version(name, version)
+    except NotFoundInRegistry:
+        raise SubjectNotFound(f"model '{name}' version {version} does not exist in {client.uri}") from None
+    if mv.status == "PENDING_REGISTRATION":
+        raise VersionNotReady(client.uri, name, version)
+    evidence.version = mv
+    promoting = bool(alias or stage)
+
+    if mv.status != "FAILED_REGISTRATION":
+        logged_model = _fetch_logged_model(client, mv)
+        evidence.run, evidence.run_resolved_by = _resolve_run(client, mv, logged_model)
+        if evidence.run is not None and evidence.run.found:
+            evidence.run.artifacts = _list(client, evidence.run.artifact_uri)
+        evidence.model_artifacts = _model_artifacts(client, mv, logged_model, evidence.run)
+
+    if promoting or any(tag not in mv.tags for tag in required_tags):
+        evidence.registered_model = client.get_registered_model(name)
+
+    if promoting:
+        evidence.promotion = _promotion(client, evidence, alias, stage, history)
+    if history is not None:
+        evidence.history = GateHistory(
+            passing_registration=history.has_passing_registration(client.uri, name, mv.version),
+            newer_passed_versions=sorted(
+                (v for v in history.passed_versions(client.uri, name) if v.isdigit() and int(v) > int(mv.version)),
+                key=int,
+            )
+            if mv.version.isdigit()
+            else [],
+        )
+        if evidence.registered_model is not None:
+            history.record_holders(client.uri, name, _holders(evidence.registered_model))
+    evidence.registry_requests = client.requests
+    return evidence
+
+
+def collect_run(client: RegistryClient, run_id: str) -> Evidence:
+    """Evidence for a run on its own (job completions)."""
+    evidence = Evidence(registry=client.uri)
+    run = client.get_run(run_id)
+    if not run.found:
+        raise SubjectNotFound(f"run {run_id} does not exist in {client.uri}")
+    run.artifacts = _list(client, run.artifact_uri)
+    evidence.run = run
+    evidence.run_resolved_by = "run"
+    evidence.registry_requests = client.requests
+    return evidence
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _fetch_logged_model(client: RegistryClient, mv: VersionEvidence) -> LoggedModelInfo | None:
+    match = _LOGGED_MODEL_SOURCE.match(mv.source or "")
+    model_id = mv.model_id or (match.group(1) if match else None)
+    return client.get_logged_model(model_id) if model_id else None
+
+
+def _resolve_run(
+    client: RegistryClient, mv: VersionEvidence, logged_model: LoggedModelInfo | None
+) -> tuple[RunEvidence | None, str | None]:
+    if mv.run_id:
+        return client.get_run(mv.run_id), "version.run_id"
+    if logged_model is not None and logged_model.source_run_id:
+        return client.get_run(logged_model.source_run_id), "logged_model"
+    source = mv.source or ""
+    runs = _RUNS_SOURCE.match(source)
+    if runs:
+        return client.get_run(runs.group(1)), "runs_uri"
+    in_path = _RUN_ID_IN_PATH.search(source)
+    if in_path:
+        run = client.get_run(in_path.group(1))
+        if not run.found:
+            return run, "artifact_path"
+        if _history_mentions(run, in_path.group(1)):
+            return run, "log_model_history"
+        if run.artifact_uri and source.startswith(run.artifact_uri.rstrip("/")):
+            return run, "artifact_path"
+    return None, None
+
+
+def _history_mentions(run: RunEvidence, run_id: str) -> bool:
+    try:
+        entries = json.loads(run.tags.get(LOG_MODEL_HISTORY_TAG, "[]"))
+    except ValueError:
+        return False
+    return any(isinstance(e, dict) and e.get("run_id") == run_id for e in entries)
+
+
+def _model_location(mv: VersionEvidence, logged_model: LoggedModelInfo | None, run: RunEvidence | None) -> str | None:
+    if logged_model is not None:
+        return logged_model.artifact_location
+    source = mv.source or ""
+    runs = _RUNS_SOURCE.match(source)
+    if runs:
+        if run is None or not run.found or not run.artifact_uri:
+            return None
+        return run.artifact_uri.rstrip("/") + ("/" + runs.group(2).strip("/") if runs.group(2) else "")
+    if source.startswith("models:/"):
+        return None  # a logged model the registry no longer has
+    return source or None
+
+
+def _model_artifacts(
+    client: RegistryClient, mv: VersionEvidence, logged_model: LoggedModelInfo | None, run: RunEvidence | None
+) -> ModelArtifacts:
+    location = _model_location(mv, logged_model, run)
+    artifacts = ModelArtifacts(location=location)
+    if not location:
+        return artifacts
+    artifacts.files = _list(client, location)
+    if "MLmodel" in artifacts.files:
+        try:
+            parsed = yaml.safe_load(client.read_artifact_text(location, "MLmodel"))
+        except yaml.YAMLError:
+            parsed = None
+        artifacts.mlmodel = parsed if isinstance(parsed, dict) else {"unparseable": True}
+    return artifacts
+
+
+def _list(client: RegistryClient, location: str | None) -> list[str]:
+    return client.list_artifacts(location) if location else []
+
+
+def _holders(rm) -> dict[str, str]:
+    holders = {f"alias:{a}": v for a, v in rm.aliases.items()}
+    for stage, version in rm.latest_versions.items():
+        if stage not in ("None", "Archived"):
+            holders[f"stage:{stage}"] = version
+    return holders
+
+
+def _promotion(
+    client: RegistryClient, evidence: Evidence, alias: str | None, stage: str | None, history: History | None
+) -> Promotion:
+    mv, rm = evidence.version, evidence.registered_model
+    promotion = Promotion(alias=alias, stage=stage)
+    current = rm.aliases.get(alias) if alias else rm.latest_versions.get(stage)
+    previous, found_by = None, None
+    if current and current != mv.version:
+        previous, found_by = current, ("alias" if alias else "stage")
+    elif history is not None:
+        previous = history.previous_holder(client.uri, mv.name, target_key(alias, stage), mv.version)
+        found_by = "history"
+    if previous:
+        holder = PreviousHolder(version=previous, found_by=found_by)
+        try:
+            prev_mv = client.get_model_version(mv.name, previous)
+        except NotFoundInRegistry:
+            prev_mv = None
+        if prev_mv is not None:
+            prev_lm = None if prev_mv.run_id else _fetch_logged_model(client, prev_mv)
+            prev_run, _ = _resolve_run(client, prev_mv, prev_lm)
+            if prev_run is not None and prev_run.found:
+                holder.run_id = prev_run.run_id
+                holder.metrics = dict(prev_run.metrics)
+        promotion.previous = holder
+    return promotion

@@ -1,0 +1,161 @@
+"""Typed evidence: what the registry told us about a model version, its run and its artifacts.
+
+Rules read these objects only; they never talk to the registry themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+SOURCE_TYPE_TAG = "mlflow.source.type"
+GIT_COMMIT_TAGS = ("mlflow.source.git.commit", "mlflow.databricks.gitRepoCommit")
+USER_TAG = "mlflow.user"
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
+ENV_FILES = ("requirements.txt", "conda.yaml", "python_env.yaml")
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    name: str
+    digest: str
+    source: str
+    context: str | None = None
+
+
+@dataclass
+class RunEvidence:
+    run_id: str
+    found: bool = True
+    status: str | None = None
+    lifecycle_stage: str | None = None
+    experiment_id: str | None = None
+    start_time: int | None = None  # epoch ms
+    end_time: int | None = None
+    user: str | None = None
+    artifact_uri: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    datasets: list[DatasetRef] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)  # names at the artifact root; dirs end with "/"
+
+    @property
+    def source_type(self) -> str | None:
+        return self.tags.get(SOURCE_TYPE_TAG)
+
+    @property
+    def git_commit(self) -> str | None:
+        for key in GIT_COMMIT_TAGS:
+            if self.tags.get(key):
+                return self.tags[key]
+        return None
+
+    @property
+    def author(self) -> str | None:
+        return self.user or self.tags.get(USER_TAG)
+
+
+@dataclass
+class ModelArtifacts:
+    location: str | None
+    files: list[str] = field(default_factory=list)  # names at the model root; dirs end with "/"
+    mlmodel: dict | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.mlmodel is not None
+
+    @property
+    def has_signature(self) -> bool:
+        signature = (self.mlmodel or {}).get("signature") or {}
+        return bool(signature.get("inputs"))
+
+    @property
+    def flavors(self) -> list[str]:
+        return sorted(((self.mlmodel or {}).get("flavors") or {}).keys())
+
+    @property
+    def env_files(self) -> list[str]:
+        return [f for f in ENV_FILES if f in self.files]
+
+
+@dataclass
+class VersionEvidence:
+    name: str
+    version: str
+    status: str
+    source: str | None = None
+    run_id: str | None = None
+    model_id: str | None = None
+    user_id: str | None = None
+    description: str | None = None
+    stage: str | None = None
+    status_message: str | None = None
+    creation_timestamp: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RegisteredModelEvidence:
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> version
+    latest_versions: dict[str, str] = field(default_factory=dict)  # stage -> version
+
+    @property
+    def newest_version(self) -> str | None:
+        versions = [v for v in self.latest_versions.values() if v.isdigit()]
+        return max(versions, key=int) if versions else None
+
+
+@dataclass
+class PreviousHolder:
+    """The version that held the alias (or stage) before this promotion."""
+
+    version: str
+    found_by: str  # "history" | "alias" | "stage"
+    run_id: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Promotion:
+    alias: str | None = None
+    stage: str | None = None
+    previous: PreviousHolder | None = None
+
+    @property
+    def target(self) -> str:
+        return f"alias '{self.alias}'" if self.alias else f"stage '{self.stage}'"
+
+
+@dataclass
+class GateHistory:
+    """What earlier Evidence Gate reports say (from the report store)."""
+
+    passing_registration: bool = False
+    newer_passed_versions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Evidence:
+    registry: str
+    version: VersionEvidence | None = None
+    run: RunEvidence | None = None
+    run_resolved_by: str | None = None  # version.run_id | logged_model | runs_uri | log_model_history
+    model_artifacts: ModelArtifacts | None = None
+    registered_model: RegisteredModelEvidence | None = None
+    promotion: Promotion | None = None
+    history: GateHistory = field(default_factory=GateHistory)
+    registry_requests: int = 0
+
+    def digest(self) -> str:
+        """A stable digest of the evidence (request counts excluded)."""
+        data = asdict(self)
+        data.pop("registry_requests", None)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,34 @@
+from shared.rules.base import PROMOTION_ONLY, Hit, Rule
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """Case-insensitive; 'alice' and 'alice@contoso.com' are the same person."""
+    if not a or not b:
+        return False
+    a, b = a.strip().lower(), b.strip().lower()
+    if a == b:
+        return True
+    if ("@" in a) != ("@" in b):
+        return a.split("@")[0] == b.split("@")[0]
+    return False
+
+
+class Gov002SelfApproval(Rule):
+    id = "GOV-002"
+    title = "Self-approval"
+    severity = "error"
+    remediation = "Separation of duties: the approval must come from someone who neither trained nor registered the model."
+    checks = PROMOTION_ONLY
+
+    def evaluate(self, ctx, params):
+        mv, run = ctx.evidence.version, ctx.evidence.run
+        approver = (mv.tags.get(ctx.policy.approval_tag) or "").strip()
+        if not approver:
+            return
+        authors = {"registered the version": mv.user_id}
+        if run is not None and run.found:
+            authors["ran the training"] = run.author
+        for role, author in authors.items():
+            if same_person(approver, author):
+                yield Hit(f"The approver '{approver}' also {role}.", {"approver": approver, "role": role})
+                return

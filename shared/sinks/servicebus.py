@@ -181,7 +181,9 @@ def _trim(report: dict[str, Any], value_chars: int, max_keys: int | None, text_c
     notes.append(TRIM_NOTE)
     if dropped:
         notes.append(f"report sections dropped to fit {_LIMIT}: " + ", ".join(dropped))
-    if text_chars is not None:
+    if text_chars == 0:
+        notes.append(f"finding messages, remediations and evidence removed to fit {_LIMIT}")
+    elif text_chars is not None:
         notes.append(f"finding texts cut to {text_chars} characters to fit {_LIMIT}")
     out["notes"] = notes
     return out

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test lint bench clean
+.PHONY: setup test lint bench clean setup-browser setup-render
 
 setup: $(STAMP)
 
@@ -14,8 +14,34 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-test: setup
+test: setup setup-browser setup-render
 	$(PY) -m pytest
+
+# The Teams card rendering test (tests/teams) needs Debian's chromium and the pinned `adaptivecards`
+# npm package. Installed only when missing; a failure here is reported by that test (it fails in CI).
+RENDER := tests/teams/render
+RENDER_STAMP := $(RENDER)/node_modules/.installed-stamp
+
+setup-browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "setup-browser: installing Debian chromium for the Teams card rendering test"; \
+	    log=$$(mktemp); \
+	    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	           --no-install-recommends chromium fonts-liberation; } >"$$log" 2>&1; then \
+	      tail -n 20 "$$log"; echo "setup-browser: chromium could not be installed"; \
+	    fi; rm -f "$$log"; \
+	  else echo "setup-browser: chromium is missing and needs root with apt-get to install"; fi; \
+	fi
+
+setup-render: $(RENDER_STAMP)
+
+$(RENDER_STAMP): $(RENDER)/package.json $(RENDER)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd $(RENDER) && npm ci --no-audit --no-fund --loglevel=error 2>&1 | grep -v 'Unknown user config' || true); \
+	  if [ -f $(RENDER)/node_modules/adaptivecards/dist/adaptivecards.min.js ]; then touch $@; \
+	  else echo "setup-render: npm ci failed in $(RENDER)"; fi; \
+	else echo "setup-render: npm is missing; the Teams card rendering test cannot run"; fi
 
 lint: setup
 	$(VENV)/bin/ruff check .

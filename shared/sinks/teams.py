@@ -127,9 +127,7 @@ def _plural(n: int, word: str) -> str:
 def _sorted_findings(findings: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Unwaived before waived, then error, warning, info; stable within a severity."""
     indexed = [(i, f) for i, f in enumerate(findings) if isinstance(f, Mapping)]
-    indexed.sort(
-        key=lambda p: (bool(p[1].get("waived")), _SEVERITY_RANK.get(str(p[1].get("severity")), 9), p[0])
-    )
+    indexed.sort(key=lambda p: (bool(p[1].get("waived")), _SEVERITY_RANK.get(str(p[1].get("severity")), 9), p[0]))
     return [f for _, f in indexed]
 
 
@@ -252,9 +250,7 @@ def _finding_block(f: Mapping[str, Any], title_max: int, message_max: int, remed
         items.append(_tb(f"Fix: {remedy}", isSubtle=True, spacing="Small"))
     if waived:
         detail = _waiver_text(f.get("waiver"))
-        items.append(
-            _tb("Waived" + (f": {detail}" if detail else ""), color="Good", isSubtle=True, spacing="Small")
-        )
+        items.append(_tb("Waived" + (f": {detail}" if detail else ""), color="Good", isSubtle=True, spacing="Small"))
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
 
@@ -291,19 +287,13 @@ def _expired_waivers_text(expired: list[Any], limit: int) -> str:
     more = len(expired) - limit
     if more > 0:
         items.append(f"{more} more")
-    return (
-        f"Expired waivers ignored ({len(expired)}): "
-        + "; ".join(items)
-        + ". Renew or remove them in the waivers file."
-    )
+    return f"Expired waivers ignored ({len(expired)}): " + "; ".join(items) + ". Renew or remove them in the waivers file."
 
 
 def _card(report: Mapping[str, Any], level: tuple[int, int, int, int], *, lean: bool = False) -> dict:
     max_shown, title_max, message_max, remedy_max = level
     verdict = _text(report.get("verdict")).lower()
-    label, color, style, meaning = _VERDICT.get(
-        verdict, (verdict.upper() or "UNKNOWN", "Default", "emphasis", "")
-    )
+    label, color, style, meaning = _VERDICT.get(verdict, (verdict.upper() or "UNKNOWN", "Default", "emphasis", ""))
     subject = report.get("subject") if isinstance(report.get("subject"), Mapping) else {}
     trigger = report.get("trigger") if isinstance(report.get("trigger"), Mapping) else {}
     policy = report.get("policy") if isinstance(report.get("policy"), Mapping) else {}
@@ -349,11 +339,10 @@ def _card(report: Mapping[str, Any], level: tuple[int, int, int, int], *, lean: 
         digest = _text(policy.get("digest"))
         fact(
             "Policy",
-            policy_name
-            + (f" ({digest[:19]}\u2026)" if len(digest) > 20 else f" ({digest})" if digest else ""),
+            policy_name + (f" ({digest[:19]}\u2026)" if len(digest) > 20 else f" ({digest})" if digest else ""),
         )
     fact("Report", _text(report.get("report_id"))[:16])
-    fact("Checked at", report.get("generated_at"), 40)
+    fact("Checked", report.get("generated_at"), 40)
     if facts:
         body.append({"type": "FactSet", "facts": facts, "spacing": "Medium"})
 
@@ -375,10 +364,7 @@ def _card(report: Mapping[str, Any], level: tuple[int, int, int, int], *, lean: 
             summary = _rest_summary(rest, len(shown))
             model, version = _text(subject.get("model")), _text(subject.get("version"))
             if model and version and not lean:
-                summary += (
-                    " Full report: evidence-gate reports"
-                    f" --model {_clip(model, 80)} --version {_clip(version, 20)}"
-                )
+                summary += f" Full report: evidence-gate reports --model {_clip(model, 80)} --version {_clip(version, 20)}"
             body.append(_tb(summary, isSubtle=True, separator=True, spacing="Medium"))
 
     expired = report.get("expired_waivers") if isinstance(report.get("expired_waivers"), list) else []
@@ -598,9 +584,7 @@ class TeamsNotifier:
             )
             if retry_after and self._backoff_cap > 0:
                 self._sleep(min(retry_after, self._backoff_cap))
-            raise TeamsTransientError(
-                f"Teams webhook answered HTTP {status}", status=status, retry_after=retry_after
-            )
+            raise TeamsTransientError(f"Teams webhook answered HTTP {status}", status=status, retry_after=retry_after)
         snippet = self._scrub(bytes(payload or b"")[:300].decode("utf-8", "replace"))
         logger.error(
             "teams: HTTP %s from the webhook; card dropped, not retried: %s",

@@ -610,3 +610,24 @@ def notifier_from_settings(**kwargs: Any) -> TeamsNotifier | None:
     if not url:
         return None
     return TeamsNotifier(url, **kwargs)
+
+
+def notify_pending(store: Any, notifier: TeamsNotifier, limit: int = 5) -> dict[str, int]:
+    """One pass of the local notifier (`evidence-gate serve`): post the store's unnotified reports.
+
+    ``store`` is duck-typed: ``unnotified(limit) -> list[report]`` and ``mark_notified(report_id)``
+    (:class:`shared.sinks.store.ReportStore`). Posted, skipped and dropped reports are marked
+    notified; on a transient error the pass stops and the rest waits for the next pass. With the
+    default ``limit`` and one pass a minute, the Flow bot's 25 posts / 5 minutes is respected.
+    """
+    counts = {"posted": 0, "skipped": 0, "dropped": 0, "retry": 0}
+    for report in store.unnotified(limit):
+        try:
+            result = notifier.notify(report)
+        except TeamsTransientError:
+            counts["retry"] += 1
+            break
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        if report.get("report_id"):
+            store.mark_notified(report["report_id"])
+    return counts

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 
 SOURCE_TYPE_TAG = "mlflow.source.type"
 GIT_COMMIT_TAGS = ("mlflow.source.git.commit", "mlflow.databricks.gitRepoCommit")
-USER_TAG = "mlflow.user"
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 ENV_FILES = ("requirements.txt", "conda.yaml", "python_env.yaml")
 
@@ -51,10 +50,6 @@ class RunEvidence:
             if self.tags.get(key):
                 return self.tags[key]
         return None
-
-    @property
-    def author(self) -> str | None:
-        return self.user or self.tags.get(USER_TAG)
 
 
 @dataclass

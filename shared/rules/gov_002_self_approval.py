@@ -25,10 +25,10 @@ class Gov002SelfApproval(Rule):
         approver = (mv.tags.get(ctx.policy.approval_tag) or "").strip()
         if not approver:
             return
-        authors = {"registered the version": mv.user_id}
+        authors = [("registered the version", mv.user_id)]
         if run is not None and run.found:
-            authors["ran the training"] = run.author
-        for role, author in authors.items():
+            authors += [("ran the training", run.user), ("ran the training", run.tags.get("mlflow.user"))]
+        for role, author in authors:
             if same_person(approver, author):
                 yield Hit(f"The approver '{approver}' also {role}.", {"approver": approver, "role": role})
                 return

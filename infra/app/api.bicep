@@ -1,0 +1,166 @@
+// The Evidence Gate Function App on the Flex Consumption plan (Linux, Python 3.11).
+// Every connection is identity-based through one user-assigned identity; secrets are Key Vault
+// references resolved with that identity. The app settings below are checked against the
+// settings table of the code (shared/settings.py) by tests/infra/test_settings_contract.py.
+param name string
+param planName string
+param location string = resourceGroup().location
+param tags object = {}
+
+@description('azd service name this app hosts (azure.yaml).')
+param serviceName string = 'api'
+
+param identityId string
+param identityClientId string
+
+param storageAccountName string
+param deploymentContainerName string
+param applicationInsightsConnectionString string
+param keyVaultUri string
+param serviceBusFullyQualifiedNamespace string
+param topicName string
+param logAnalyticsCustomerId string
+
+@description('Default registry (MLFLOW_TRACKING_URI).')
+param mlflowTrackingUri string
+@description('Registries the reconcile timer sweeps, comma-separated (EVIDENCE_GATE_REGISTRIES).')
+param registries string
+@description('Region of the Azure ML workspace (EVIDENCE_GATE_AZUREML_REGION).')
+param azuremlRegion string
+param databricksHost string = ''
+param databricksClientId string = ''
+param databricksJobsWebhookUsername string = ''
+@description('Policy file path inside the deployed package, e.g. /home/site/wwwroot/policy.yaml; empty uses the built-in default policy.')
+param policyPath string = ''
+param waiversPath string = ''
+param reconcileSchedule string = '0 */15 * * * *'
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+// Key Vault secret names: the setting name in lower case with '-' for '_'.
+var secretUri = '${keyVaultUri}secrets/'
+
+var appSettings = {
+  // Functions host storage (identity-based; read by the host, not by Evidence Gate's code).
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  AzureWebJobsStorage__blobServiceUri: stg.properties.primaryEndpoints.blob
+
+  // Registries.
+  MLFLOW_TRACKING_URI: mlflowTrackingUri
+  EVIDENCE_GATE_REGISTRIES: registries
+  EVIDENCE_GATE_AZUREML_REGION: azuremlRegion
+  DATABRICKS_HOST: databricksHost
+  DATABRICKS_CLIENT_ID: databricksClientId
+  DATABRICKS_JOBS_WEBHOOK_USERNAME: databricksJobsWebhookUsername
+  AZURE_CLIENT_ID: identityClientId
+
+  // Secrets: Key Vault references, resolved with the user-assigned identity (keyVaultReferenceIdentity).
+  MLFLOW_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${secretUri}mlflow-webhook-secret)'
+  DATABRICKS_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${secretUri}databricks-webhook-secret)'
+  DATABRICKS_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretUri}databricks-client-secret)'
+  DATABRICKS_JOBS_WEBHOOK_PASSWORD: '@Microsoft.KeyVault(SecretUri=${secretUri}databricks-jobs-webhook-password)'
+  TEAMS_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${secretUri}teams-webhook-url)'
+
+  // Policy and reconcile.
+  EVIDENCE_GATE_POLICY: policyPath
+  EVIDENCE_GATE_WAIVERS: waiversPath
+  EVIDENCE_GATE_RECONCILE_SCHEDULE: reconcileSchedule
+
+  // Outputs: Service Bus topic through the identity-based connection EVIDENCE_GATE_SERVICEBUS.
+  EVIDENCE_GATE_TOPIC: topicName
+  EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
+  EVIDENCE_GATE_SERVICEBUS__credential: 'managedidentity'
+  EVIDENCE_GATE_SERVICEBUS__clientId: identityClientId
+
+  // Telemetry (Entra-authenticated ingestion) and the reports query.
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+  EVIDENCE_GATE_LOG_ANALYTICS_WORKSPACE_ID: logAnalyticsCustomerId
+}
+
+resource stg 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: Flex Consumption offers zone redundancy only in regions with availability zones; enabling it unconditionally would make `azd up` fail elsewhere. The senders retry (Event Grid, webhooks) and the reconcile sweep catches what a zonal outage loses.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222: The HTTP functions receive webhooks from Databricks, open-source MLflow servers and Event Grid over the internet; every request is authenticated (HMAC signatures, Basic credentials, function keys).
+  // checkov:skip=CKV_AZURE_17: Webhook senders (Databricks, MLflow, Event Grid, Teams is outbound only) cannot present client certificates; requests are authenticated by signatures, Basic credentials and function keys instead.
+  // checkov:skip=CKV_AZURE_212: Flex Consumption has no fixed instance count: it scales out per trigger from zero (maximumInstanceCount is a parameter); senders retry and the reconcile sweep recovers lost events, so always-ready instances are a cost, not a failover need.
+  // checkov:skip=CKV_AZURE_213: The app has no health endpoint to probe (its HTTP routes are authenticated webhooks); Flex Consumption replaces unhealthy instances itself.
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': serviceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    publicNetworkAccess: 'Enabled'
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      http20Enabled: true
+      ftpsState: 'Disabled'
+      remoteDebuggingEnabled: false
+      appSettings: [for setting in items(appSettings): {
+        name: setting.key
+        value: setting.value
+      }]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${stg.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+output id string = functionApp.id
+output name string = functionApp.name
+output defaultHostName string = functionApp.properties.defaultHostName

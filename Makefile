@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test lint bench clean setup-browser setup-render
+.PHONY: setup test lint bench clean setup-browser setup-render setup-tools
 
 setup: $(STAMP)
 
@@ -14,7 +14,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-test: setup setup-browser setup-render
+test: setup setup-browser setup-render setup-tools
 	$(PY) -m pytest
 
 # The Teams card rendering test (tests/teams) needs Debian's chromium and the pinned `adaptivecards`
@@ -43,8 +43,20 @@ $(RENDER_STAMP): $(RENDER)/package.json $(RENDER)/package-lock.json
 	  else echo "setup-render: npm ci failed in $(RENDER)"; fi; \
 	else echo "setup-render: npm is missing; the Teams card rendering test cannot run"; fi
 
+# Offline IaC checks (tests/infra): checkov + pycep-parser in their own venv, pinned in
+# requirements-tools.txt (checkov's pins conflict with the app's).
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
+
+setup-tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $(TOOLS_STAMP)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .ruff_cache *.egg-info

@@ -124,3 +124,16 @@ def test_azd_environment_names_in_the_doc_are_wired_in_the_parameters_file():
     for line in render().splitlines():
         for env_name in re.findall(r"azd env `([A-Z_]+)`", line):
             assert "${" + env_name in parameters, f"{env_name} is documented but not in main.parameters.json"
+
+
+def test_deploy_doc_covers_every_secret_and_route():
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    hook = (REPO / "infra" / "hooks" / "postprovision.sh").read_text()
+    for s in SETTINGS:
+        if s.secret:
+            secret = key_vault_secret_name(s.name)
+            assert f"`{secret}`" in doc, f"docs/deploy.md does not say how to set or rotate {secret}"
+            assert secret in hook, f"the postprovision hook neither creates nor reports {secret}"
+    for route in ("webhooks/mlflow", "webhooks/databricks/registry", "webhooks/databricks/jobs"):
+        assert f"/api/{route}" in doc
+    assert "azd up" in doc and "## Rotating secrets" in doc

@@ -109,8 +109,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222: The HTTP functions receive webhooks from Databricks, open-source MLflow servers and Event Grid over the internet; every request is authenticated (HMAC signatures, Basic credentials, function keys).
-  // checkov:skip=CKV_AZURE_17: Webhook senders (Databricks, MLflow, Event Grid, Teams is outbound only) cannot present client certificates; requests are authenticated by signatures, Basic credentials and function keys instead.
+  // checkov:skip=CKV_AZURE_222: The HTTP functions receive webhooks from Databricks, open-source MLflow servers and Event Grid over the internet; every request is authenticated (HMAC signatures, Basic credentials; Event Grid deliveries carry the extension system key).
+  // checkov:skip=CKV_AZURE_17: Webhook senders (Databricks, MLflow, Event Grid, Teams is outbound only) cannot present client certificates; requests are authenticated by HMAC signatures and Basic credentials instead.
   // checkov:skip=CKV_AZURE_212: Flex Consumption has no fixed instance count: it scales out per trigger from zero (maximumInstanceCount is a parameter); senders retry and the reconcile sweep recovers lost events, so always-ready instances are a cost, not a failover need.
   // checkov:skip=CKV_AZURE_213: The app has no health endpoint to probe (its HTTP routes are authenticated webhooks); Flex Consumption replaces unhealthy instances itself.
   name: name

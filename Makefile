@@ -15,7 +15,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 test: setup setup-browser setup-render setup-tools
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 # The Teams card rendering test (tests/teams) needs Debian's chromium and the pinned `adaptivecards`
 # npm package. Installed only when missing; a failure here is reported by that test (it fails in CI).

@@ -1,0 +1,44 @@
+"""`azureml_events`: Azure Machine Learning events through an Event Grid trigger.
+
+Both schemas: ``func.EventGridEvent`` (Event Grid) and ``func.CloudEvent`` (CloudEvents 1.0).
+ModelRegistered -> registration check; RunCompleted -> run check; RunStatusChanged (failed) ->
+JOB-001; ModelDeployed -> DEP-001 for every ``name:version`` in ``ModelIds``.
+
+Transient conditions (registry unavailable, version not ready, Service Bus down, a missing
+setting) raise, so Event Grid redelivers; poison input is logged and the function returns
+normally, so it is not redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared.errors import BadInput
+from shared.sources import azureml
+
+logger = logging.getLogger("evidence_gate.azureml_events")
+
+bp = func.Blueprint()
+
+
+@bp.function_name("azureml_events")
+@bp.event_grid_trigger(arg_name="event")
+def azureml_events(event: func.EventGridEvent) -> None:
+    event_id = getattr(event, "id", None)
+    try:
+        parsed = azureml.parse_function_event(event)
+    except BadInput as exc:
+        logger.error("azureml_events: poison event %s dropped: %s", event_id, exc, extra={"event_id": event_id})
+        return
+    from shared import pipeline
+
+    try:
+        outcome = pipeline.process(parsed)
+    except BadInput as exc:
+        logger.error("azureml_events: %s dropped: %s", parsed.describe(), exc, extra={"event_id": event_id})
+        return
+    # RegistryUnavailable, VersionNotReady, PublishError, ConfigurationError, PolicyError propagate.
+    logger.info("azureml_events: %s: %s", parsed.describe(), outcome.status,
+                extra={"event_id": event_id, "reports": len(outcome.reports), "reason": outcome.reason})

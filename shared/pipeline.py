@@ -1,0 +1,261 @@
+"""The one pipeline every source goes through: RegistryEvent -> engine check -> sinks + telemetry.
+
+- The :class:`~shared.engine.Engine` is built once per process (per policy/waivers/store setting),
+  with the policy from ``EVIDENCE_GATE_POLICY``/``EVIDENCE_GATE_WAIVERS`` and the local store
+  from ``EVIDENCE_GATE_STORE``.
+- Each check runs inside :func:`shared.telemetry.check_span` and is recorded with
+  :func:`shared.telemetry.record_report`.
+- Delivery: the Service Bus topic when ``EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace`` is
+  set (the topic drops duplicates by ``message_id``), and always the local store, which is the
+  embedded sink without Service Bus and the engine's memory with it (``save`` drops duplicate
+  report ids). Service Bus is sent to first, so a failed publish is retried on redelivery.
+- Transient conditions (:class:`RegistryUnavailable`, :class:`VersionNotReady`,
+  :class:`PublishError`) propagate: the caller answers 503 / raises so the sender redelivers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from shared import settings, telemetry
+from shared.errors import RegistryUnavailable, SubjectNotFound, VersionNotReady
+from shared.sources import DEPLOYED, IGNORED, JOB_FAILED, PROMOTION, REGISTRATION, RUN, TAG_SET, RegistryEvent
+
+log = logging.getLogger("evidence_gate.pipeline")
+
+_engines: dict[tuple, object] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine():
+    """The process-wide engine for the current policy, waivers and store settings."""
+    key = (settings.get("EVIDENCE_GATE_POLICY"), settings.get("EVIDENCE_GATE_WAIVERS"), settings.get("EVIDENCE_GATE_STORE"))
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            from shared.engine import Engine
+            from shared.policy import load_policy
+            from shared.sinks.store import ReportStore
+
+            telemetry.configure()
+            engine = Engine(load_policy(key[0], key[1]), ReportStore(key[2]))
+            _engines[key] = engine
+        return engine
+
+
+def reset() -> None:
+    """Forget the cached engines (tests, or after the policy file changed)."""
+    with _engines_lock:
+        _engines.clear()
+
+
+@dataclass
+class Outcome:
+    status: str  # checked | ignored | skipped
+    reason: str | None = None
+    reports: list[dict] = field(default_factory=list)  # summaries
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return sum(1 for r in self.reports if r["stored"])
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for r in self.reports if not r["stored"])
+
+    def body(self) -> dict:
+        out = {"status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.status == "checked":
+            out.update(reports=self.reports, stored=self.stored, duplicates=self.duplicates)
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+
+def process(event: RegistryEvent, engine=None) -> Outcome:
+    """Run the check(s) an event calls for and deliver the report(s)."""
+    if event.action == IGNORED:
+        log.info("%s: ignored (%s)", event.describe(), event.reason)
+        return Outcome("ignored", event.reason)
+    engine = engine or get_engine()
+    registry = resolve_registry(event)
+    trigger = _trigger(event)
+    notes: list[str] = []
+
+    if event.action == REGISTRATION:
+        checks = [(lambda: engine.check_version(registry, event.model, event.version, trigger=trigger), event.model, event.version, None)]
+    elif event.action == PROMOTION:
+        effective = engine.policy.for_model(event.model)
+        if not effective.is_protected(event.alias, event.stage):
+            target = f"alias '{event.alias}'" if event.alias else f"stage '{event.stage}'"
+            protected = effective.protected_aliases if event.alias else effective.protected_stages
+            reason = f"{target} is not protected by the policy (protected: {', '.join(protected) or 'none'})"
+            log.info("%s: ignored (%s)", event.describe(), reason)
+            return Outcome("ignored", reason)
+        checks = [(lambda: engine.check_version(registry, event.model, event.version, alias=event.alias,
+                                                stage=event.stage if not event.alias else None, trigger=trigger),
+                   event.model, event.version, None)]
+    elif event.action == TAG_SET:
+        effective = engine.policy.for_model(event.model)
+        if effective.approval_tag not in event.tag_keys:
+            keys = ", ".join(event.tag_keys) or "none"
+            reason = f"tag(s) {keys} set; only the approval tag '{effective.approval_tag}' triggers a re-check"
+            log.info("%s: ignored (%s)", event.describe(), reason)
+            return Outcome("ignored", reason)
+        alias, stage, note = _current_target(engine, registry, event, effective)
+        if note:
+            notes.append(note)
+        checks = [(lambda: engine.check_version(registry, event.model, event.version, alias=alias, stage=stage,
+                                                trigger=trigger), event.model, event.version, None)]
+    elif event.action == RUN:
+        run_ids = list(event.run_ids)
+        if event.job is not None:
+            run_ids += _job_runs(engine, registry, event)
+        if not run_ids:
+            reason = f"no MLflow runs are tagged with job run {event.job.run_id if event.job else '?'}"
+            log.info("%s: %s", event.describe(), reason)
+            return Outcome("skipped", reason)
+        checks = [((lambda r=r: engine.check_run(registry, r, trigger=trigger)), None, None, r) for r in run_ids]
+    elif event.action == JOB_FAILED:
+        from shared.rules.base import JobFailure
+
+        job = event.job
+        failure = JobFailure(platform=job.platform, run_id=job.run_id, job_name=job.job_name, job_id=job.job_id, task=job.task)
+        checks = [(lambda: engine.job_failed(registry, failure, trigger=trigger), None, None, job.run_id)]
+    elif event.action == DEPLOYED:
+        checks = [((lambda m=m, v=v: engine.deployed(registry, m, v, event.service or "", trigger=trigger)), m, v, None)
+                  for m, v in event.deployed]
+    else:  # a parser bug, not the sender's
+        raise ValueError(f"unknown action {event.action!r}")
+
+    outcome = Outcome("checked", notes=notes)
+    for run_check, model, version, run_id in checks:
+        earlier = _earlier_report(engine, event, model, version, run_id)
+        if earlier is not None:  # a redelivery: the event already has its report
+            log.info("%s: already reported as %s (redelivery)", event.describe(), earlier["report_id"])
+            outcome.reports.append(summary(earlier, False))
+            continue
+        try:
+            report = _checked(event, registry, run_check, model, version, notes)
+        except SubjectNotFound as exc:
+            log.warning("%s: %s; nothing to check", event.describe(), exc)
+            outcome.notes.append(str(exc))
+            continue
+        stored = deliver(report, event.event_id, engine)
+        outcome.reports.append(summary(report, stored))
+    if not outcome.reports and outcome.notes:
+        outcome.status, outcome.reason = "skipped", outcome.notes[-1]
+    return outcome
+
+
+def _earlier_report(engine, event: RegistryEvent, model, version, run_id) -> dict | None:
+    """The report already made for this event and subject (same source, type and event id).
+
+    At least once in, exactly one report out: a redelivered event is answered with the report of
+    its first delivery, without asking the registry again. (Checking again would not reliably give
+    the same report id: the first report is now part of the store's history.)"""
+    if not event.event_id or engine.store is None:
+        return None
+    candidates = engine.store.query(model=model, version=version, limit=1000) if model else engine.store.query(limit=1000)
+    for report in candidates:
+        trigger, subject = report.get("trigger") or {}, report.get("subject") or {}
+        if (trigger.get("source"), trigger.get("event_type"), trigger.get("event_id")) != (
+                event.source, event.event_type, event.event_id):
+            continue
+        if run_id is not None and subject.get("run_id") != run_id:
+            continue
+        return report
+    return None
+
+
+def resolve_registry(event: RegistryEvent) -> str:
+    if event.registry:
+        return event.registry
+    if event.workspace:
+        from shared.sources.azureml import azureml_tracking_uri
+
+        return azureml_tracking_uri(event.workspace)
+    from shared.sources import ConfigurationError
+
+    raise ConfigurationError(f"no registry for {event.source} events: set MLFLOW_TRACKING_URI")
+
+
+def _trigger(event: RegistryEvent):
+    from shared.report import Trigger
+
+    return Trigger(event.source, event.event_type, event.event_id, event.event_time)
+
+
+def _checked(event: RegistryEvent, registry: str, run_check, model, version, notes: list[str]) -> dict:
+    start = telemetry.monotonic_ms()
+    with telemetry.check_span(source=event.source, event_type=event.event_type, model=model, version=version,
+                              registry=registry, event_id=event.event_id):
+        try:
+            report = run_check()
+        except RegistryUnavailable as exc:
+            kind = "not_ready" if isinstance(exc, VersionNotReady) else (
+                "rate_limited" if "429" in str(exc.reason) else "unavailable")
+            telemetry.record_registry_error(registry, kind)
+            raise
+        if notes:
+            report["notes"] = [*report.get("notes", []), *notes]
+        telemetry.record_report(report, duration_ms=telemetry.monotonic_ms() - start)
+    return report
+
+
+def deliver(report: dict, event_id: str | None, engine=None) -> bool:
+    """Send the report to Service Bus when configured, and keep it in the local store.
+    Returns False when the store already had this report (a duplicate delivery)."""
+    from shared.sinks import servicebus
+
+    publisher = servicebus.from_settings()
+    if publisher is not None:
+        publisher.publish(report, event_id)  # PublishError propagates: the event is retried
+    engine = engine or get_engine()
+    stored = engine.store.save(report) if engine.store is not None else True
+    if not stored:
+        log.info("report %s already stored (duplicate delivery)", report["report_id"])
+    return stored
+
+
+def summary(report: dict, stored: bool) -> dict:
+    subject = report["subject"]
+    return {"report_id": report["report_id"], "verdict": report["verdict"], "check": report.get("check"),
+            "model": subject.get("model"), "version": subject.get("version"), "run_id": subject.get("run_id"),
+            "alias": subject.get("alias"), "stage": subject.get("stage"), "stored": stored,
+            "findings": sorted({f["rule_id"] for f in report["findings"] if not f["waived"]})}
+
+
+def _current_target(engine, registry: str, event: RegistryEvent, effective) -> tuple[str | None, str | None, str | None]:
+    """The protected alias or stage the version holds now (approval tag set: re-check that promotion)."""
+    from shared.evidence.registry import NotFoundInRegistry
+
+    client = engine.client_factory(registry)
+    try:
+        mv = client.get_model_version(event.model, event.version)
+    except NotFoundInRegistry:
+        raise SubjectNotFound(f"model '{event.model}' version {event.version} does not exist in {client.uri}") from None
+    for alias in sorted(mv.aliases):
+        if effective.is_protected(alias, None):
+            return alias, None, None
+    if mv.stage and effective.is_protected(None, mv.stage):
+        return None, mv.stage, None
+    return None, None, (f"approval tag set on {event.model} v{event.version}, which holds no protected alias or stage:"
+                        " registration check instead of a promotion check")
+
+
+def _job_runs(engine, registry: str, event: RegistryEvent) -> list[str]:
+    from shared.sources.databricks_jobs import JOB_RUN_TAG
+
+    client = engine.client_factory(registry)
+    found: list[str] = []
+    for job_run in filter(None, (event.job.run_id, event.job.parent_run_id)):
+        for run_id in client.search_runs_by_tag(JOB_RUN_TAG, job_run):
+            if run_id not in found:
+                found.append(run_id)
+    return found

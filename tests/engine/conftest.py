@@ -13,7 +13,7 @@ from shared.policy import load_policy
 from shared.report import Trigger
 
 AZURE_CONN = ("DefaultEndpointsProtocol=https;AccountName=churnlake;AccountKey="
-              "q0Jv1mYQ3rW8e5tZ2xN7cB4aL6pK9sD1fG3hJ5kL7zX9vC2bN4mQ6wE8rT0yU1iO3pA5sD7fG9hJ1kL3zX5vC7bN9mQ==;"
+              "q0Jv1mYQ3rW8e5tZ2xN7cB4aL6pK9sD1fG3hJ5kL7zX9vC2bN4mQ6wE8rT0yU1iO3pA5sD7fG9hJ1kL3zX5vC7==;"
               "EndpointSuffix=core.windows.net")
 DAYS = 86_400_000
 

@@ -39,6 +39,30 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--store", default=settings.get("EVIDENCE_GATE_STORE"),
                        help="local report store (history for GOV-005/GOV-006; the report is saved there)")
     check.add_argument("--no-store", action="store_true", help="do not read or write the local report store")
+
+    serve = sub.add_parser("serve", help="local host for the function app (webhooks, Event Grid, reconcile timer)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7071)
+    serve.add_argument("--no-timer", action="store_true", help="do not run the reconcile timer and the Teams notifier")
+
+    reconcile = sub.add_parser("reconcile", help="check every version changed since the watermark that has no report")
+    reconcile.add_argument("--tracking-uri", default=None,
+                           help="registry URI (default: $EVIDENCE_GATE_REGISTRIES, else $MLFLOW_TRACKING_URI)")
+    reconcile.add_argument("--since", help="look back this far (30m, 24h, 7d) instead of from the watermark;"
+                                           " the watermark is left unchanged")
+    reconcile.add_argument("--model", help="only this registered model (the watermark is left unchanged)")
+    reconcile.add_argument("--workers", type=int, default=4, help="concurrent checks (default 4)")
+    reconcile.add_argument("--rate", type=float, default=20.0, help="registry requests per second (default 20)")
+    reconcile.add_argument("--format", choices=["table", "json"], default="table")
+
+    reports = sub.add_parser("reports", help="list the reports in the local store")
+    reports.add_argument("--model")
+    reports.add_argument("--version")
+    reports.add_argument("--verdict", choices=["fail", "warn", "pass"])
+    reports.add_argument("--since", help="stored within this duration: 30m, 24h, 7d")
+    reports.add_argument("--limit", type=int, default=200)
+    reports.add_argument("--format", choices=["table", "json"], default="table")
+    reports.add_argument("--store", default=settings.get("EVIDENCE_GATE_STORE"), help="local report store")
     return parser
 
 
@@ -67,7 +91,119 @@ def _check(args) -> int:
     return EXIT_FAIL if report["verdict"] == "fail" else EXIT_OK
 
 
-COMMANDS = {"check": _check}
+def _serve(args) -> int:
+    import signal
+
+    from shared.serve import LocalHost
+
+    if not 0 <= args.port <= 65535:
+        raise BadInput(f"--port {args.port} is not a TCP port")
+    try:
+        host = LocalHost(args.host, args.port, background=not args.no_timer)
+    except OSError as exc:
+        raise BadInput(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    logging.getLogger("evidence_gate").setLevel(logging.INFO)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"evidence-gate serve: listening on {host.base_url} (Ctrl+C to stop)", flush=True)
+    for line in host.routes():
+        print(line, flush=True)
+    host.start_background()
+    try:
+        host.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        host.close()
+    print("evidence-gate serve: stopped", flush=True)
+    return EXIT_OK
+
+
+def _reconcile(args) -> int:
+    import json
+    import time
+
+    from shared import reconcile
+
+    since_ms = None
+    if args.since:
+        since_ms = int((time.time() - reconcile.parse_duration(args.since)) * 1000)
+    if args.workers < 1 or args.rate <= 0:
+        raise BadInput("--workers must be at least 1 and --rate above 0")
+    targets = [args.tracking_uri] if args.tracking_uri else reconcile.registries()
+    if not targets:
+        raise BadInput("no registry: pass --tracking-uri or set EVIDENCE_GATE_REGISTRIES / MLFLOW_TRACKING_URI")
+    tty = sys.stderr.isatty()
+    summaries = []
+    for target in targets:
+        def progress(done, total, target=target):
+            if tty:
+                width = 30
+                filled = width * done // max(total, 1)
+                sys.stderr.write(f"\r{target[:40]} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+                sys.stderr.flush()
+
+        summary = reconcile.reconcile_registry(target, since_ms=since_ms, model=args.model, workers=args.workers,
+                                               rate=args.rate, progress=progress)
+        if tty:
+            sys.stderr.write("\n")
+        summaries.append(summary)
+    if args.format == "json":
+        sys.stdout.write(json.dumps([{**s.as_dict(), "reports": s.reports} for s in summaries], indent=2) + "\n")
+    else:
+        for s in summaries:
+            sys.stdout.write(f"reconcile {s.line()}\n")
+            for report in sorted(s.reports, key=lambda r: (r["model"] or "", r["version"] or "")):
+                target = report.get("alias") or report.get("stage") or ""
+                sys.stdout.write(f"  {report['verdict']:<5} {report['check']:<13} {report['model']} v{report['version']}"
+                                 f"{' @' + target if target else ''}  {' '.join(report['findings'])}\n")
+            for item in s.unavailable:
+                sys.stdout.write(f"  unavailable: {item}\n")
+    if any(s.unavailable for s in summaries):
+        print("evidence-gate: some versions could not be checked (registry unavailable); run reconcile again",
+              file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
+def _reports(args) -> int:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from shared.reconcile import parse_duration
+    from shared.sinks.store import ReportStore
+
+    since = None
+    if args.since:
+        since = datetime.now(UTC) - timedelta(seconds=parse_duration(args.since))
+    if args.limit < 1:
+        raise BadInput("--limit must be at least 1")
+    rows = ReportStore(args.store).query(model=args.model, version=args.version, verdict=args.verdict, since=since,
+                                         limit=args.limit)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, sort_keys=True) + "\n")
+        return EXIT_OK
+    if not rows:
+        sys.stdout.write("no reports\n")
+        return EXIT_OK
+    header = ("generated", "verdict", "check", "model", "version", "target", "source", "findings", "report")
+    lines = [header]
+    for r in rows:
+        s, t = r["subject"], r["trigger"]
+        findings = sorted({f["rule_id"] for f in r["findings"] if not f["waived"]})
+        lines.append((r["generated_at"], r["verdict"], r.get("check", ""), s.get("model") or "-",
+                      s.get("version") or s.get("run_id") or "-", s.get("alias") or s.get("stage") or "-",
+                      t["source"], ",".join(findings) or "-", r["report_id"][:12]))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    for line in lines:
+        sys.stdout.write("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() + "\n")
+    return EXIT_OK
+
+
+COMMANDS = {"check": _check, "serve": _serve, "reconcile": _reconcile, "reports": _reports}
 
 
 def main(argv: list[str] | None = None) -> int:

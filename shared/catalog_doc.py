@@ -1,0 +1,39 @@
+"""The rule catalog as Markdown (docs/rules.md is this output; a test keeps them equal)."""
+
+from __future__ import annotations
+
+from shared.rules import catalog
+
+_CHECKS = ["registration", "promotion", "run", "job_failure", "deployment"]
+_FAMILIES = {"LIN": "Lineage", "EVD": "Evidence", "GOV": "Governance (promotions)", "SEC": "Credentials",
+             "JOB": "Training jobs", "DEP": "Deployments"}
+
+
+def markdown() -> str:
+    rules = list(catalog().values())
+    lines = [
+        "# Rule catalog",
+        "",
+        "Generated from the code (`shared/rules/`) by `evidence-gate rules`; a test fails when this file drifts.",
+        "Each rule lives in one module named after its id, e.g. `LIN-001` in `shared/rules/lin_001_*.py`.",
+        "Severities are defaults: a policy can change them per rule (`rules: {ID: {severity, promotion_severity}}`),",
+        "disable a rule (`enabled: false`) or set its parameters (`params:`).",
+        "",
+        "| id | title | default severity | on promotion | runs in checks | parameters |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rules:
+        checks = ", ".join(c for c in _CHECKS if c in r.checks)
+        params = ", ".join(f"`{k}` = `{v}`" for k, v in r.params.items()) or "-"
+        lines.append(f"| {r.id} | {r.title} | {r.severity} | {r.promotion_severity or r.severity} | {checks} | {params} |")
+    current = None
+    for r in rules:
+        family = r.id.split("-")[0]
+        if family != current:
+            current = family
+            lines += ["", f"## {_FAMILIES[family]}"]
+        module = type(r).__module__.rsplit(".", 1)[-1]
+        lines += ["", f"### {r.id}: {r.title}", "", f"- severity: {r.severity}"
+                  + (f" (on promotion: {r.promotion_severity})" if r.promotion_severity else ""),
+                  f"- source: `shared/rules/{module}.py`", f"- remediation: {r.remediation}"]
+    return "\n".join(lines) + "\n"

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 from wsgiref.util import request_uri
 
 import azure.functions as func
+from azure.functions.timer import TimerRequest
 
 from shared import settings
 from shared.errors import BadInput
@@ -280,7 +281,7 @@ class Background:
             if self.stop.wait(max(0.0, (due - self.clock()).total_seconds())):
                 return
             try:
-                function.invoke(func.TimerRequest(past_due=False))
+                function.invoke(TimerRequest(past_due=False))
             except Exception:
                 log.exception("serve: timer function %s failed", function.name)
 

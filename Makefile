@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test lint bench clean setup-browser setup-render setup-tools
+.PHONY: setup test lint bench clean setup-browser setup-render setup-tools demo serve
 
 setup: $(STAMP)
 
@@ -60,3 +60,11 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .ruff_cache *.egg-info
+
+# The end-to-end demo (local MLflow server, evidence-gate serve, Teams endpoint, five model versions).
+demo: setup setup-browser setup-render
+	$(PY) -m demo
+
+# The local stack, left running (your MLflow server when MLFLOW_TRACKING_URI is set).
+serve: setup
+	$(PY) -m demo.serve

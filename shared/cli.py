@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071)
     serve.add_argument("--no-timer", action="store_true", help="do not run the reconcile timer and the Teams notifier")
+    serve.add_argument("--notify-interval", type=float, default=60.0,
+                       help="seconds between Teams notifier passes over the local store (default 60)")
 
     reconcile = sub.add_parser("reconcile", help="check every version changed since the watermark that has no report")
     reconcile.add_argument("--tracking-uri", default=None,
@@ -99,7 +101,7 @@ def _serve(args) -> int:
     if not 0 <= args.port <= 65535:
         raise BadInput(f"--port {args.port} is not a TCP port")
     try:
-        host = LocalHost(args.host, args.port, background=not args.no_timer)
+        host = LocalHost(args.host, args.port, background=not args.no_timer, notify_interval=max(1.0, args.notify_interval))
     except OSError as exc:
         raise BadInput(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     logging.getLogger("evidence_gate").setLevel(logging.INFO)

@@ -256,9 +256,11 @@ def schedule_of(function: Function) -> Schedule:
 class Background:
     """Timer functions on their schedules and the local Teams notifier, in daemon threads."""
 
-    def __init__(self, host: FunctionHost, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+    def __init__(self, host: FunctionHost, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 notify_interval: float = NOTIFY_INTERVAL_SECONDS):
         self.host = host
         self.clock = clock
+        self.notify_interval = notify_interval
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         self.schedules = {name: schedule_of(f) for name, f in host.timers.items()}
@@ -290,7 +292,7 @@ class Background:
         from shared.sinks.teams import notifier_from_settings, notify_pending
 
         notifier = notifier_from_settings()
-        while notifier is not None and not self.stop.wait(NOTIFY_INTERVAL_SECONDS):
+        while notifier is not None and not self.stop.wait(self.notify_interval):
             try:
                 counts = notify_pending(pipeline.get_engine().store, notifier)
                 if any(counts.values()):
@@ -309,11 +311,11 @@ class LocalHost:
     """waitress + :class:`FunctionHost` + :class:`Background`; ``run()`` blocks, ``close()`` stops."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 7071, app: func.FunctionApp | None = None,
-                 background: bool = True, threads: int = 8):
+                 background: bool = True, threads: int = 8, notify_interval: float = NOTIFY_INTERVAL_SECONDS):
         from waitress import create_server
 
         self.wsgi = FunctionHost(app)
-        self.background = Background(self.wsgi) if background else None
+        self.background = Background(self.wsgi, notify_interval=notify_interval) if background else None
         self.server = create_server(self.wsgi, host=host, port=port, threads=threads,
                                     max_request_body_size=MAX_REQUEST_BYTES, ident="evidence-gate")
         self.host = host
@@ -333,7 +335,7 @@ class LocalHost:
             schedule = self.background.schedules[name] if self.background else schedule_of(self.wsgi.timers[name])
             when = schedule.next_after(datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
             yield f"  {name:<30} timer '{schedule.text}' (next {when})" + ("" if self.background else " [off]")
-        teams = "every minute from the local store" if settings.get("TEAMS_WEBHOOK_URL") else "off (TEAMS_WEBHOOK_URL not set)"
+        teams = f"every {self.background.notify_interval if self.background else NOTIFY_INTERVAL_SECONDS:g} s from the local store" if settings.get("TEAMS_WEBHOOK_URL") else "off (TEAMS_WEBHOOK_URL not set)"
         yield f"  {'teams notifier':<30} {teams}"
 
     def start_background(self) -> LocalHost:

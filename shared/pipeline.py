@@ -46,9 +46,38 @@ def get_engine():
 
 
 def reset() -> None:
-    """Forget the cached engines (tests, or after the policy file changed)."""
+    """Forget the cached engines and publishers (tests, or after the policy file changed)."""
     with _engines_lock:
         _engines.clear()
+        _publishers.clear()
+
+
+_publishers: dict[tuple, object] = {}
+
+
+def _publisher_key() -> tuple:
+    names = [f"{settings.SERVICEBUS_CONNECTION}__fullyQualifiedNamespace", f"{settings.SERVICEBUS_CONNECTION}__clientId",
+             "AZURE_CLIENT_ID", "EVIDENCE_GATE_TOPIC"]
+    return tuple(settings.get(n) for n in names)
+
+
+def get_publisher():
+    """The process-wide Service Bus publisher for the current settings, or None (local store only).
+    One per process, so its credential and token cache are reused across events."""
+    from shared.sinks import servicebus
+
+    key = _publisher_key()
+    with _engines_lock:
+        if key not in _publishers:
+            _publishers[key] = servicebus.from_settings()
+        return _publishers[key]
+
+
+def install_publisher(publisher) -> None:
+    """Publish through ``publisher`` (a ServiceBusPublisher with its own sender factory) under the
+    current settings: the seam for tests and for hosts that bring their own Service Bus client."""
+    with _engines_lock:
+        _publishers[_publisher_key()] = publisher
 
 
 @dataclass
@@ -211,9 +240,7 @@ def _checked(event: RegistryEvent, registry: str, run_check, model, version, not
 def deliver(report: dict, event_id: str | None, engine=None) -> bool:
     """Send the report to Service Bus when configured, and keep it in the local store.
     Returns False when the store already had this report (a duplicate delivery)."""
-    from shared.sinks import servicebus
-
-    publisher = servicebus.from_settings()
+    publisher = get_publisher()
     if publisher is not None:
         publisher.publish(report, event_id)  # PublishError propagates: the event is retried
     engine = engine or get_engine()

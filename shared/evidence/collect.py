@@ -82,7 +82,7 @@ def collect_version(
 
     if promoting:
         evidence.promotion = _promotion(client, evidence, alias, stage, history)
-    if history is not None:
+    if history is not None and promoting:  # only the promotion rules read the gate's history
         evidence.history = GateHistory(
             passing_registration=history.has_passing_registration(client.uri, name, mv.version),
             newer_passed_versions=sorted(
@@ -92,8 +92,8 @@ def collect_version(
             if mv.version.isdigit()
             else [],
         )
-        if evidence.registered_model is not None:
-            history.record_holders(client.uri, name, _holders(evidence.registered_model))
+    if history is not None and evidence.registered_model is not None:
+        history.record_holders(client.uri, name, _holders(evidence.registered_model))
     evidence.registry_requests = client.requests
     return evidence
 

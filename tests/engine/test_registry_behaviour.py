@@ -91,3 +91,13 @@ def test_report_id_is_stable_for_the_same_event(scenarios, engine, registry):
     other = engine.check_version(registry, scenarios["clean"].model, scenarios["clean"].version,
                                  trigger=Trigger("reconcile", "sweep"))
     assert other["report_id"] != a["report_id"]
+
+
+def test_registration_report_id_is_stable_after_its_report_is_stored(scenarios, engine, registry, store):
+    """A redelivered registration event after the first report was saved yields the same report."""
+    trigger = Trigger("mlflow", "model_version.created", "delivery-2")
+    first = engine.check_version(registry, scenarios["clean"].model, scenarios["clean"].version, trigger=trigger)
+    assert store.save(first)
+    again = engine.check_version(registry, scenarios["clean"].model, scenarios["clean"].version, trigger=trigger)
+    assert again["report_id"] == first["report_id"]
+    assert not store.save(again)

@@ -281,30 +281,8 @@ def _job_runs(engine, registry: str, event: RegistryEvent) -> list[str]:
 
     client = engine.client_factory(registry)
     found: list[str] = []
-    experiments = None
     for job_run in filter(None, (event.job.run_id, event.job.parent_run_id)):
-        run_ids = client.search_runs_by_tag(JOB_RUN_TAG, job_run)
-        if not run_ids:
-            # Servers that read an empty experiment list as "none" (open-source MLflow): search
-            # every active experiment, 100 ids per request.
-            experiments = experiments if experiments is not None else _experiment_ids(client)
-            safe = job_run.replace("'", "")
-            for i in range(0, len(experiments), 100):
-                runs = client._call(f"search runs {JOB_RUN_TAG}={safe}", client._client.search_runs,
-                                    experiment_ids=experiments[i:i + 100],
-                                    filter_string=f"tags.`{JOB_RUN_TAG}` = '{safe}'", max_results=100)
-                run_ids += [r.info.run_id for r in runs]
-        for run_id in run_ids:
+        for run_id in client.search_runs_by_tag(JOB_RUN_TAG, job_run):
             if run_id not in found:
                 found.append(run_id)
     return found
-
-
-def _experiment_ids(client) -> list[str]:
-    ids, token = [], None
-    while True:
-        page = client._call("search experiments", client._client.search_experiments, max_results=1000, page_token=token)
-        ids += [e.experiment_id for e in page]
-        token = page.token
-        if not token:
-            return ids

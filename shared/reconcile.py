@@ -15,6 +15,7 @@ and lost webhook deliveries are covered.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -63,12 +64,7 @@ class TokenBucket:
 
 
 def rate_limited_factory(bucket: TokenBucket) -> Callable[[str], RegistryClient]:
-    class RateLimitedClient(RegistryClient):
-        def _call(self, what, fn, *args, **kwargs):
-            bucket.acquire()
-            return super()._call(what, fn, *args, **kwargs)
-
-    return RateLimitedClient
+    return functools.partial(RegistryClient, before_request=bucket.acquire)
 
 
 @dataclass
@@ -286,13 +282,11 @@ def _changed_models(client: RegistryClient, lower: int | None) -> set[str]:
     names, token = set(), None
     try:
         while True:
-            page = client._call("search registered models", client._client.search_registered_models,
-                                max_results=200, order_by=["last_updated_timestamp DESC"], page_token=token)
-            for rm in page:
-                if lower is not None and (rm.last_updated_timestamp or 0) < lower:
+            page, token = client.search_registered_models(token)
+            for name, updated in page:
+                if lower is not None and updated < lower:
                     return names
-                names.add(rm.name)
-            token = page.token
+                names.add(name)
             if not token:
                 return names
     except BadInput as exc:

@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -76,7 +77,8 @@ def _split_registry_uri(uri: str) -> tuple[str, str]:
 class RegistryClient:
     """Read-only access to one registry. Thread-safe; counts the requests it makes."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, *, before_request: Callable[[], None] | None = None):
+        """``before_request`` runs before every request (the reconcile sweep's rate limiter)."""
         if not uri or not isinstance(uri, str):
             raise BadInput("a registry URI is required (set MLFLOW_TRACKING_URI or pass --tracking-uri)")
         for key, value in HTTP_DEFAULTS.items():
@@ -85,6 +87,7 @@ class RegistryClient:
         self._raw_uri = uri
         self._tracking_uri, self._registry_uri = _split_registry_uri(uri)
         self._lock = threading.Lock()
+        self._before_request = before_request
         self.requests = 0
         try:
             from mlflow.tracking import MlflowClient
@@ -104,6 +107,8 @@ class RegistryClient:
             self.requests += 1
 
     def _call(self, what: str, fn, *args, **kwargs):
+        if self._before_request is not None:
+            self._before_request()
         self._count()
         try:
             return fn(*args, **kwargs)
@@ -177,17 +182,31 @@ class RegistryClient:
             datasets=datasets,
         )
 
+    def experiment_ids(self) -> list[str]:
+        ids, token = [], None
+        while True:
+            page = self._call("search experiments", self._client.search_experiments, max_results=1000, page_token=token)
+            ids += [e.experiment_id for e in page]
+            token = page.token
+            if not token:
+                return ids
+
     def search_runs_by_tag(self, key: str, value: str) -> list[str]:
-        """Run ids (all experiments) whose tag ``key`` equals ``value``."""
+        """Run ids, in every active experiment, whose tag ``key`` equals ``value`` (100 experiments a request)."""
         safe = value.replace("'", "")
-        runs = self._call(
-            f"search runs {key}={safe}",
-            self._client.search_runs,
-            experiment_ids=[],
-            filter_string=f"tags.`{key}` = '{safe}'",
-            max_results=100,
-        )
-        return [r.info.run_id for r in runs]
+        experiments = self.experiment_ids()
+        found: list[str] = []
+        for i in range(0, len(experiments), 100):
+            runs = self._call(f"search runs {key}={safe}", self._client.search_runs, experiment_ids=experiments[i:i + 100],
+                              filter_string=f"tags.`{key}` = '{safe}'", max_results=100)
+            found += [r.info.run_id for r in runs]
+        return found
+
+    def search_registered_models(self, page_token: str | None = None) -> tuple[list[tuple[str, int]], str | None]:
+        """One page of (registered model name, last-updated epoch ms), most recently updated first."""
+        page = self._call("search registered models", self._client.search_registered_models, max_results=200,
+                          order_by=["last_updated_timestamp DESC"], page_token=page_token)
+        return [(rm.name, rm.last_updated_timestamp or 0) for rm in page], page.token
 
     def get_logged_model(self, model_id: str) -> LoggedModelInfo | None:
         try:

@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     reports.add_argument("--since", help="stored within this duration: 30m, 24h, 7d")
     reports.add_argument("--limit", type=int, default=200)
     reports.add_argument("--format", choices=["table", "json"], default="table")
-    reports.add_argument("--store", default=settings.get("EVIDENCE_GATE_STORE"), help="local report store")
+    reports.add_argument("--store", help="local report store (default: $EVIDENCE_GATE_STORE); when"
+                         " EVIDENCE_GATE_LOG_ANALYTICS_WORKSPACE_ID is set and --store is not, reports come from Log Analytics")
     return parser
 
 
@@ -178,13 +179,19 @@ def _reports(args) -> int:
     from shared.reconcile import parse_duration
     from shared.sinks.store import ReportStore
 
-    since = None
-    if args.since:
-        since = datetime.now(UTC) - timedelta(seconds=parse_duration(args.since))
+    lookback = timedelta(seconds=parse_duration(args.since)) if args.since else None
     if args.limit < 1:
         raise BadInput("--limit must be at least 1")
-    rows = ReportStore(args.store).query(model=args.model, version=args.version, verdict=args.verdict, since=since,
-                                         limit=args.limit)
+    workspace = settings.get("EVIDENCE_GATE_LOG_ANALYTICS_WORKSPACE_ID")
+    if workspace and not args.store:
+        from shared.sinks.log_analytics import LogAnalyticsReports
+
+        rows = LogAnalyticsReports(workspace).query(model=args.model, version=args.version, verdict=args.verdict,
+                                                    since=lookback, limit=args.limit)
+    else:
+        rows = ReportStore(args.store or settings.get("EVIDENCE_GATE_STORE")).query(
+            model=args.model, version=args.version, verdict=args.verdict,
+            since=datetime.now(UTC) - lookback if lookback else None, limit=args.limit)
     if args.format == "json":
         sys.stdout.write(json.dumps(rows, indent=2, sort_keys=True) + "\n")
         return EXIT_OK

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--rate", type=float, default=20.0, help="registry requests per second (default 20)")
     reconcile.add_argument("--format", choices=["table", "json"], default="table")
 
+    rules = sub.add_parser("rules", help="print the rule catalog (Markdown, as in docs/rules.md, or JSON)")
+    rules.add_argument("--format", choices=["markdown", "json"], default="markdown")
+
     reports = sub.add_parser("reports", help="list the reports in the local store")
     reports.add_argument("--model")
     reports.add_argument("--version")
@@ -212,7 +215,22 @@ def _reports(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": _check, "serve": _serve, "reconcile": _reconcile, "reports": _reports}
+def _rules(args) -> int:
+    import json
+
+    from shared.catalog_doc import markdown
+    from shared.rules import catalog
+
+    if args.format == "json":
+        rules = [{"id": r.id, "title": r.title, "severity": r.severity, "promotion_severity": r.promotion_severity or r.severity,
+                  "checks": sorted(r.checks), "params": r.params, "remediation": r.remediation} for r in catalog().values()]
+        sys.stdout.write(json.dumps(rules, indent=2) + "\n")
+    else:
+        sys.stdout.write(markdown())
+    return EXIT_OK
+
+
+COMMANDS = {"check": _check, "serve": _serve, "reconcile": _reconcile, "reports": _reports, "rules": _rules}
 
 
 def main(argv: list[str] | None = None) -> int:

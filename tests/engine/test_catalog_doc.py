@@ -19,3 +19,15 @@ def test_every_rule_is_complete_and_in_a_file_named_after_it():
         assert module.startswith(rule_id.lower().replace("-", "_") + "_")
         assert rule.title and rule.remediation and rule.severity in ("error", "warning", "info")
         assert rule.checks
+
+
+def test_rules_command_prints_the_catalog(capsys):
+    import json
+
+    from shared.cli import main
+
+    assert main(["rules"]) == 0
+    assert capsys.readouterr().out == markdown()
+    assert main(["rules", "--format", "json"]) == 0
+    rules = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in rules] == list(catalog())

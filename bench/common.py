@@ -1,0 +1,196 @@
+"""Shared pieces of the benchmarks: a real local MLflow server (the demo's), the counting proxy of
+the tests in front of it, cheap model versions, and the table printer.
+
+Versions are made cheaply: one run with params, metrics, a dataset input and a git commit, one
+LoggedModel (``models:/m-<id>``) whose artifacts are a tiny MLmodel + requirements.txt logged once,
+and as many model versions as wanted registered from it (``create_model_version`` with the run id),
+which is exactly the shape of a normal MLflow 3 registration (6 registry requests per check).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# Same client settings as the service and the tests: no MLflow usage telemetry, short retries.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+
+GIT_COMMIT = "4f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+MLMODEL = """artifact_path: model
+flavors:
+  python_function:
+    loader_module: mlflow.sklearn
+    python_version: 3.11.7
+  sklearn:
+    sklearn_version: 1.9.1
+signature:
+  inputs: '[{"type": "double", "name": "x"}]'
+  outputs: '[{"type": "long"}]'
+mlflow_version: 3.15.0
+"""
+
+
+@contextlib.contextmanager
+def mlflow_server(webhook_cache_ttl: int | None = None):
+    """A fresh MLflow server (SQLite backend, proxied artifacts) in a temporary directory."""
+    from demo.stack import MlflowServer
+
+    saved = os.environ.get("MLFLOW_WEBHOOK_CACHE_TTL")
+    if webhook_cache_ttl is not None:
+        os.environ["MLFLOW_WEBHOOK_CACHE_TTL"] = str(webhook_cache_ttl)
+    with tempfile.TemporaryDirectory(prefix="evidence-gate-bench-") as root:
+        try:
+            server = MlflowServer(root).start()
+        finally:
+            if webhook_cache_ttl is not None:
+                if saved is None:
+                    os.environ.pop("MLFLOW_WEBHOOK_CACHE_TTL", None)
+                else:
+                    os.environ["MLFLOW_WEBHOOK_CACHE_TTL"] = saved
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def counting_proxy(upstream: str):
+    from tests.support.proxy import CountingProxy
+
+    proxy = CountingProxy(upstream).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+class Factory:
+    """Cheap, fully evidenced MLflow 3 model versions (see the module docstring)."""
+
+    def __init__(self, uri: str):
+        from mlflow import MlflowClient
+
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        self.experiment_id = self.client.create_experiment(f"bench-{time.time_ns()}")
+        self.run_id, self.model_id = self._logged_model()
+
+    def _logged_model(self) -> tuple[str, str]:
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        c = self.client
+        run = c.create_run(self.experiment_id, tags={"mlflow.source.type": "JOB", "mlflow.user": "carol",
+                                                     "mlflow.source.git.commit": GIT_COMMIT})
+        run_id = run.info.run_id
+        for key, value in {"learning_rate": "0.1", "max_iter": "100"}.items():
+            c.log_param(run_id, key, value)
+        for key, value in {"accuracy": 0.91, "auc": 0.93}.items():
+            c.log_metric(run_id, key, value)
+        ds = Dataset(name="churn-train", digest="d41d8cd9", source_type="s3",
+                     source=json.dumps({"uri": "s3://datalake/churn/train.parquet"}))
+        c.log_inputs(run_id, [DatasetInput(ds, tags=[InputTag("mlflow.data.context", "training")])])
+        logged = c.create_logged_model(self.experiment_id, name="model", source_run_id=run_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "MLmodel").write_text(MLMODEL)
+            Path(tmp, "requirements.txt").write_text("scikit-learn==1.9.1\n")
+            c.log_model_artifacts(logged.model_id, tmp)
+        c.finalize_logged_model(logged.model_id, "READY")
+        c.set_terminated(run_id, "FINISHED")
+        return run_id, logged.model_id
+
+    def ensure_model(self, name: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name, tags={"owner": "team-churn"})
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+
+    def version(self, name: str, tags: dict | None = None, session=None) -> str:
+        """One model version through the REST API (``model-versions/create``: one request; the
+        MlflowClient would also poll the new version until it is READY)."""
+        import requests
+
+        tags = {"owner": "team-churn", **(tags or {})}
+        body = {"name": name, "source": f"models:/{self.model_id}", "run_id": self.run_id, "model_id": self.model_id,
+                "tags": [{"key": k, "value": v} for k, v in tags.items()]}
+        resp = (session or requests).post(f"{self.uri}/api/2.0/mlflow/model-versions/create", json=body, timeout=60)
+        resp.raise_for_status()
+        return str(resp.json()["model_version"]["version"])
+
+    def many(self, models: list[str], per_model: int, threads: int = 8) -> list[tuple[str, str]]:
+        """``per_model`` versions of each model, registered through the REST API by a few threads."""
+        for name in models:
+            self.ensure_model(name)
+        with ThreadPoolExecutor(threads) as pool:
+            # one thread per model at a time keeps each model's version numbers sequential
+            futures = [pool.submit(self._batch, n, per_model) for n in models]
+            return [pair for f in futures for pair in f.result()]
+
+
+    def _batch(self, name: str, count: int) -> list[tuple[str, str]]:
+        import requests
+
+        with requests.Session() as session:
+            return [(name, self.version(name, session=session)) for _ in range(count)]
+
+
+# -- figures --------------------------------------------------------------------------------------
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def table(title: str, rows: list[tuple], headers: tuple = ("figure", "measured", "goal", "met")) -> str:
+    cells = [tuple(str(c) for c in headers)] + [tuple("" if c is None else str(c) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+    out = [f"\n{title}", line, "| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths)) + " |", line]
+    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells[1:]]
+    out.append(line)
+    return "\n".join(out)
+
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def machine() -> str:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return f"{os.cpu_count()} CPUs ({cpu}), {mem} RAM, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def header(name: str) -> None:
+    print(f"== {name} ==  machine: {machine()}", flush=True)

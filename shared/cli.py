@@ -233,8 +233,19 @@ def _rules(args) -> int:
 COMMANDS = {"check": _check, "serve": _serve, "reconcile": _reconcile, "reports": _reports, "rules": _rules}
 
 
+def _not_telemetry(record: logging.LogRecord) -> bool:
+    """The telemetry records (``EvidenceGateReport``, ``evidence-gate finding``...) are for Azure
+    Monitor; on the console they would only print their bare names."""
+    return not record.name.startswith("evidence_gate.telemetry")
+
+
 def main(argv: list[str] | None = None) -> int:
+    root = logging.getLogger()
+    before = list(root.handlers)
     logging.basicConfig(level=logging.WARNING, format="evidence-gate: %(message)s")
+    for handler in root.handlers:
+        if handler not in before:  # only the console handler made here
+            handler.addFilter(_not_telemetry)
     for noisy in ("mlflow", "urllib3", "azure", "alembic"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     args = _parser().parse_args(argv)

@@ -50,9 +50,10 @@ def counts_of(findings: list[dict]) -> dict:
 
 
 def report_id(subject: Subject, trigger: Trigger, policy_digest: str, evidence_digest: str, findings: list[dict]) -> str:
-    """Stable for the same subject, trigger, policy and evidence (and hence the same outcome)."""
+    """Stable for the same subject, trigger (source, event type, event id), policy and evidence (and hence
+    the same outcome): a redelivered event gets its report id again; a different event gets its own."""
     outcome = sorted((f["rule_id"], f["severity"], f["waived"], f["message"]) for f in findings)
-    payload = [asdict(subject), [trigger.source, trigger.event_type], policy_digest, evidence_digest, outcome]
+    payload = [asdict(subject), [trigger.source, trigger.event_type, trigger.event_id], policy_digest, evidence_digest, outcome]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

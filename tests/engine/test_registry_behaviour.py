@@ -101,3 +101,11 @@ def test_registration_report_id_is_stable_after_its_report_is_stored(scenarios, 
     again = engine.check_version(registry, scenarios["clean"].model, scenarios["clean"].version, trigger=trigger)
     assert again["report_id"] == first["report_id"]
     assert not store.save(again)
+
+
+def test_two_different_events_about_the_same_version_get_two_reports(scenarios, engine, registry):
+    a = engine.check_version(registry, scenarios["clean"].model, scenarios["clean"].version,
+                             trigger=Trigger("azureml", "ModelRegistered", "event-a"))
+    b = engine.check_version(registry, scenarios["clean"].model, scenarios["clean"].version,
+                             trigger=Trigger("azureml", "ModelRegistered", "event-b"))
+    assert a["report_id"] != b["report_id"]

@@ -59,6 +59,8 @@ def _read_yaml(path: str, what: str) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
         raise PolicyError(path, where, f"not valid YAML ({getattr(exc, 'problem', None) or 'syntax error'})") from None
+    except RecursionError:
+        raise PolicyError(path, "", "not valid YAML (nested too deeply)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -167,8 +167,8 @@ def table(title: str, rows: list[tuple], headers: tuple = ("figure", "measured",
     cells = [tuple(str(c) for c in headers)] + [tuple("" if c is None else str(c) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
-    out = [f"\n{title}", line, "| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths)) + " |", line]
-    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells[1:]]
+    out = [f"\n{title}", line, "| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=False)) + " |", line]
+    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |" for r in cells[1:]]
     out.append(line)
     return "\n".join(out)
 

@@ -18,7 +18,6 @@ def main() -> int:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     from shared import pipeline
     from shared.report import Trigger
-    from shared.sinks.store import ReportStore
     from tests.support.kit import RegistryKit
 
     rows, ok = [], True

@@ -33,7 +33,7 @@ class MlflowServer:
         self.proc: subprocess.Popen | None = None
         self.log_path = os.path.join(root, "server.log")
 
-    def start(self, timeout: float = 90) -> MlflowServer:
+    def start(self, timeout: float = 180) -> MlflowServer:
         os.makedirs(self.root, exist_ok=True)
         env = dict(os.environ,
                    MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
@@ -48,6 +48,7 @@ class MlflowServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"mlflow server exited early; see {self.log_path}")
             try:
                 with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as resp:
@@ -55,6 +56,7 @@ class MlflowServer:
                         return self
             except OSError:
                 time.sleep(0.3)
+        self.stop()  # never leave a half-started server (and its workers) running
         raise RuntimeError(f"mlflow server did not start in {timeout}s; see {self.log_path}")
 
     def stop(self) -> None:

@@ -163,6 +163,21 @@ def process(event: RegistryEvent, engine=None) -> Outcome:
         raise ValueError(f"unknown action {event.action!r}")
 
     outcome = Outcome("checked", notes=notes)
+    with _event_lock(event):  # concurrent duplicate deliveries in this process: one checks, the others reuse
+        _run_checks(engine, event, registry, checks, notes, outcome)
+    if not outcome.reports and outcome.notes:
+        outcome.status, outcome.reason = "skipped", outcome.notes[-1]
+    return outcome
+
+
+_EVENT_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _event_lock(event: RegistryEvent) -> threading.Lock:
+    return _EVENT_LOCKS[hash((event.source, event.event_type, event.event_id)) % len(_EVENT_LOCKS)]
+
+
+def _run_checks(engine, event: RegistryEvent, registry: str, checks, notes: list[str], outcome: Outcome) -> None:
     for run_check, model, version, run_id in checks:
         earlier = _earlier_report(engine, event, model, version, run_id)
         if earlier is not None:  # a redelivery: the event already has its report
@@ -177,9 +192,6 @@ def process(event: RegistryEvent, engine=None) -> Outcome:
             continue
         stored = deliver(report, event.event_id, engine)
         outcome.reports.append(summary(report, stored))
-    if not outcome.reports and outcome.notes:
-        outcome.status, outcome.reason = "skipped", outcome.notes[-1]
-    return outcome
 
 
 def _earlier_report(engine, event: RegistryEvent, model, version, run_id) -> dict | None:
@@ -190,11 +202,9 @@ def _earlier_report(engine, event: RegistryEvent, model, version, run_id) -> dic
     the same report id: the first report is now part of the store's history.)"""
     if not event.event_id or engine.store is None:
         return None
-    candidates = engine.store.query(model=model, version=version, limit=1000) if model else engine.store.query(limit=1000)
-    for report in candidates:
-        trigger, subject = report.get("trigger") or {}, report.get("subject") or {}
-        if (trigger.get("source"), trigger.get("event_type"), trigger.get("event_id")) != (
-                event.source, event.event_type, event.event_id):
+    for report in engine.store.reports_for_event(event.source, event.event_type, event.event_id):
+        subject = report.get("subject") or {}
+        if model is not None and (subject.get("model"), subject.get("version")) != (model, str(version)):
             continue
         if run_id is not None and subject.get("run_id") != run_id:
             continue

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS reports (
 );
 CREATE INDEX IF NOT EXISTS reports_subject ON reports (registry, model, version);
 CREATE INDEX IF NOT EXISTS reports_generated ON reports (generated_at);
+CREATE INDEX IF NOT EXISTS reports_event ON reports (source, event_type, event_id);
 CREATE TABLE IF NOT EXISTS holders (
     registry TEXT NOT NULL,
     model TEXT NOT NULL,
@@ -108,6 +109,13 @@ class ReportStore:
         rows = self._conn().execute(
             f"SELECT body FROM reports {where} ORDER BY stored_at DESC LIMIT ?", (*args, limit)
         ).fetchall()
+        return [json.loads(r["body"]) for r in rows]
+
+    def reports_for_event(self, source: str, event_type: str, event_id: str) -> list[dict]:
+        """The reports made for one event (a redelivery finds its first delivery's reports here)."""
+        rows = self._conn().execute(
+            "SELECT body FROM reports WHERE source = ? AND event_type = ? AND event_id = ? ORDER BY stored_at",
+            (source, event_type, event_id)).fetchall()
         return [json.loads(r["body"]) for r in rows]
 
     def count(self) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from shared.evidence.collect import collect_run, collect_version
-from shared.evidence.model import Evidence
+from shared.evidence.model import Evidence, VersionEvidence
 from shared.evidence.registry import RegistryClient, display_uri
 from shared.links import ui_links
 from shared.policy import EffectivePolicy, Policy
@@ -34,8 +34,12 @@ class Engine:
 
     # -- checks ------------------------------------------------------------------------------
     def check_version(self, registry: str, model: str, version: str | int, *, trigger: Trigger,
-                      alias: str | None = None, stage: str | None = None) -> dict:
-        """Registration check, or promotion check when the alias/stage is protected by the policy."""
+                      alias: str | None = None, stage: str | None = None,
+                      version_evidence: VersionEvidence | None = None) -> dict:
+        """Registration check, or promotion check when the alias/stage is protected by the policy.
+
+        ``version_evidence``: the version's record already fetched from this registry (reconcile
+        reuses its listing); the version is then not fetched again."""
         version = str(version)
         effective = self.policy.for_model(model)
         promoting = effective.is_protected(alias, stage)
@@ -46,6 +50,7 @@ class Engine:
             stage=stage if promoting and not alias else None,
             required_tags=effective.required_tags,
             history=self.store,
+            version_evidence=version_evidence,
         )
         subject = Subject("model_version", client.uri, model, version,
                           evidence.run.run_id if evidence.run else None, alias, stage)

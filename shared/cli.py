@@ -53,8 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--since", help="look back this far (30m, 24h, 7d) instead of from the watermark;"
                                            " the watermark is left unchanged")
     reconcile.add_argument("--model", help="only this registered model (the watermark is left unchanged)")
-    reconcile.add_argument("--workers", type=int, default=4, help="concurrent checks (default 4)")
-    reconcile.add_argument("--rate", type=float, default=20.0, help="registry requests per second (default 20)")
+    reconcile.add_argument("--workers", type=int, default=8, help="concurrent checks (default 8)")
+    reconcile.add_argument("--rate", type=float, default=None,
+                           help="registry requests per second (default: 30 for databricks / databricks-uc,"
+                                " whose limit is ~40/s; 100 for other registries)")
     reconcile.add_argument("--format", choices=["table", "json"], default="table")
 
     rules = sub.add_parser("rules", help="print the rule catalog (Markdown, as in docs/rules.md, or JSON)")
@@ -137,7 +139,7 @@ def _reconcile(args) -> int:
     since_ms = None
     if args.since:
         since_ms = int((time.time() - reconcile.parse_duration(args.since)) * 1000)
-    if args.workers < 1 or args.rate <= 0:
+    if args.workers < 1 or (args.rate is not None and args.rate <= 0):
         raise BadInput("--workers must be at least 1 and --rate above 0")
     targets = [args.tracking_uri] if args.tracking_uri else reconcile.registries()
     if not targets:

@@ -6,8 +6,18 @@ policy digest, and check the holders of protected aliases (and protected stages)
 when no promotion report exists for that digest. This is how Unity Catalog models (no webhooks)
 and lost webhook deliveries are covered.
 
-- Bounded: ``workers`` threads (default 4) and a token bucket on every registry request (default
-  20 requests/s, half of Databricks' ~40 registry requests/s).
+- Bounded: ``workers`` threads (default 8) and a token bucket on every registry request. The
+  default rate depends on the registry kind (:func:`default_rate`): 30 requests/s for Databricks
+  (``databricks``, ``databricks-uc``), whose registry allows about 40 requests/s per workspace —
+  the other 10/s are left for the webhook checks and other clients sharing that limit; 100
+  requests/s elsewhere (open-source servers, Azure ML: no published limit we rely on; the bucket is
+  a safety net, the worker count is the real bound). The bucket has no burst (capacity 1), so no
+  1-second window sees more than ``rate`` requests, the first second included.
+- Fewer requests: the listing already returns each version's record, so a registration check
+  reuses it instead of fetching the version again (5 requests per version instead of 6) where the
+  listing is known to be complete (:func:`listing_is_complete`): open-source servers leave only
+  the aliases out, so versions holding an alias are fetched; Unity Catalog's listing has no tags,
+  aliases or model id, and the other kinds are unverified, so they are always fetched.
 - The watermark only moves past versions that were checked: a version whose registry was
   unavailable (or still pending registration) holds it back, and the next sweep retries it.
 """
@@ -33,18 +43,47 @@ log = logging.getLogger("evidence_gate.reconcile")
 
 SOURCE = "reconcile"
 OVERLAP_MS = 5 * 60 * 1000  # versions updated just before the watermark are listed again
-DEFAULT_WORKERS = 4
-DEFAULT_RATE = 20.0  # registry requests per second
+DEFAULT_WORKERS = 8
+DATABRICKS_RATE = 30.0  # registry requests/s; Databricks allows about 40/s per workspace
+DEFAULT_RATE = 100.0  # registry requests/s for every other registry kind
+
+
+def registry_kind(uri: str) -> str:
+    """``databricks-uc``, ``databricks``, ``azureml``, ``http`` (http/https) or the URI's scheme."""
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else uri.lower()
+    if scheme == "https":
+        return "http"
+    return scheme
+
+
+def default_rate(uri: str) -> float:
+    """The token bucket's default rate for a registry (requests/s); see the module docstring."""
+    return DATABRICKS_RATE if registry_kind(uri) in ("databricks", "databricks-uc") else DEFAULT_RATE
+
+
+def listing_is_complete(uri: str) -> bool:
+    """Whether ``search_model_versions`` returns a version record equal to ``get_model_version``'s
+    (aliases aside): verified for open-source MLflow servers (tests/engine/test_version_reuse.py).
+    Unity Catalog's search leaves tags, aliases and the model id out; Databricks workspace and
+    Azure ML registries are not verified, so their versions are fetched again."""
+    return registry_kind(uri) == "http"
 
 
 class TokenBucket:
-    """A simple blocking token bucket (``rate`` tokens/s, bursts up to ``capacity``)."""
+    """A blocking token bucket: ``rate`` tokens/s, at most ``capacity`` (default 1) saved up.
 
-    def __init__(self, rate: float, capacity: float | None = None, clock: Callable[[], float] = time.monotonic):
+    In any 1-second window at most ``capacity - 1 + rate`` tokens (rounded up) are handed out: the
+    saved ones, then one every ``1/rate`` s. With the default capacity of 1, never more than
+    ``rate`` in any second, the first one included (a capacity equal to the rate would let up to
+    twice the rate through in the first second)."""
+
+    def __init__(self, rate: float, capacity: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self.rate = float(rate)
-        self.capacity = float(capacity if capacity is not None else max(1.0, rate))
+        self.capacity = max(1.0, float(capacity))
         self._tokens = self.capacity
         self._clock = clock
+        self._sleep = sleep
         self._last = clock()
         self._lock = threading.Lock()
 
@@ -59,8 +98,8 @@ class TokenBucket:
                 if self._tokens >= 1:
                     self._tokens -= 1
                     return
-                wait = (1 - self._tokens) / self.rate
-            time.sleep(wait)
+                wait = max((1 - self._tokens) / self.rate, 1e-6)  # never 0 (float rounding): no busy loop
+            self._sleep(wait)
 
 
 def rate_limited_factory(bucket: TokenBucket) -> Callable[[str], RegistryClient]:
@@ -132,13 +171,20 @@ def reconcile_all(**kwargs) -> list[Summary]:
 
 
 def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str | None = None,
-                       workers: int = DEFAULT_WORKERS, rate: float = DEFAULT_RATE,
+                       workers: int = DEFAULT_WORKERS, rate: float | None = None,
                        progress: Callable[[int, int], None] | None = None, engine=None,
-                       now: Callable[[], float] = time.time) -> Summary:
+                       now: Callable[[], float] = time.time, reuse_listing: bool | None = None) -> Summary:
     """One sweep of one registry. Raises BadInput for an unusable URI and RegistryUnavailable when
-    the versions cannot even be listed (the watermark stays)."""
+    the versions cannot even be listed (the watermark stays).
+
+    ``rate``: registry requests/s (None: :func:`default_rate` of the registry; 0: no limit).
+    ``reuse_listing``: check versions from their listed record (None: :func:`listing_is_complete`)."""
     from shared import pipeline
 
+    if rate is None:
+        rate = default_rate(registry)
+    if reuse_listing is None:
+        reuse_listing = listing_is_complete(registry)
     base = engine or pipeline.get_engine()
     engine = dataclasses.replace(base, client_factory=rate_limited_factory(TokenBucket(rate)))
     store = engine.store
@@ -160,6 +206,26 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
     else:
         models.add(model)
 
+    # The registered models first: their aliases say which listed records are incomplete (an
+    # open-source server's listing leaves the aliases out), and they give the promotion holders.
+    promotion_failed = False
+    registered = {}
+    for name in sorted(models):
+        try:
+            registered[name] = client.get_registered_model(name)
+        except RegistryUnavailable as exc:
+            summary.unavailable.append(f"{name}: {exc}")
+            promotion_failed = True
+        except Exception as exc:  # NotFoundInRegistry (deleted meanwhile), BadInput
+            summary.skipped.append(f"{name}: {exc}")
+    listed = {}
+    if reuse_listing:
+        for mv, _ in versions:
+            rm = registered.get(mv.name)
+            if rm is not None and mv.status != "PENDING_REGISTRATION" and mv.version not in rm.aliases.values():
+                listed[(mv.name, mv.version)] = mv
+    checker = _ListedEngine(engine, listed) if listed else engine
+
     todo = []
     for mv, ts in versions:
         digest = engine.policy.for_model(mv.name).digest
@@ -169,7 +235,6 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
             todo.append((mv.name, mv.version, ts))
     started = now()
     failed_ts: list[int] = []
-    promotion_failed = False
     lock = threading.Lock()
     total = len(todo)
     done = 0
@@ -180,11 +245,12 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
                              version=version, alias=alias, stage=stage,
                              event_id=f"reconcile:{name}:{version}:{target}".rstrip(":"))
 
-    def run(ev: RegistryEvent):
-        return pipeline.process(ev, engine=engine)
+    def run(ev: RegistryEvent, checker=engine):
+        return pipeline.process(ev, engine=checker)
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="reconcile") as pool:
-        futures = {pool.submit(run, event(REGISTRATION, name, version)): (name, version, ts) for name, version, ts in todo}
+        futures = {pool.submit(run, event(REGISTRATION, name, version), checker): (name, version, ts)
+                   for name, version, ts in todo}
         for future in as_completed(futures):
             name, version, ts = futures[future]
             try:
@@ -206,16 +272,7 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
 
         # Protected alias / stage holders of every model seen in this sweep.
         holders = []
-        for name in sorted(models):
-            try:
-                rm = client.get_registered_model(name)
-            except RegistryUnavailable as exc:
-                summary.unavailable.append(f"{name}: {exc}")
-                promotion_failed = True
-                continue
-            except Exception as exc:  # NotFoundInRegistry (deleted meanwhile), BadInput
-                summary.skipped.append(f"{name}: {exc}")
-                continue
+        for name, rm in sorted(registered.items()):
             effective = engine.policy.for_model(name)
             for alias, version in sorted(rm.aliases.items()):
                 if effective.is_protected(alias, None):
@@ -255,6 +312,21 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
     telemetry.record_reconcile(shown, summary.checked + summary.promotions, _iso(summary.watermark_after), lag)
     log.info("reconcile: %s", summary.line())
     return summary
+
+
+class _ListedEngine:
+    """The engine, checking registrations of the listed versions from their listed record."""
+
+    def __init__(self, engine, listed: dict):
+        self._engine, self._listed = engine, listed
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+    def check_version(self, registry, model, version, **kwargs):
+        if not kwargs.get("alias") and not kwargs.get("stage") and kwargs.get("version_evidence") is None:
+            kwargs["version_evidence"] = self._listed.get((model, str(version)))
+        return self._engine.check_version(registry, model, version, **kwargs)
 
 
 def _changed_versions(client: RegistryClient, lower: int | None, model: str | None) -> list[tuple]:

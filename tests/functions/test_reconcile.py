@@ -5,7 +5,7 @@ timer function and the `reconcile` / `reports` commands."""
 from __future__ import annotations
 
 import json
-import time
+import math
 
 import pytest
 
@@ -102,12 +102,106 @@ def test_reports_command_filters_and_formats(gate, unheard, capsys):
     assert "not a duration" in capsys.readouterr().err
 
 
-def test_token_bucket_limits_the_rate():
-    bucket = TokenBucket(rate=50, capacity=1)
-    start = time.monotonic()
-    for _ in range(11):
+def test_reconcile_checks_listed_versions_from_their_listing_with_the_same_reports(gate, fn_kit):
+    """5 requests per version instead of 6 on an open-source server; the alias holder (whose listed
+    record lacks its alias) is fetched again; every report equals a fresh check's."""
+    from shared import pipeline
+    from shared.reconcile import reconcile_registry
+    from shared.report import Trigger
+
+    name = unique("reuse")
+    versions = [fn_kit.model_version(name) for _ in range(3)]
+    fn_kit.client.set_registered_model_alias(name, "candidate", versions[0].version)  # not protected
+    summary = reconcile_registry(gate.registry, model=name)
+    assert summary.checked == 3 and summary.complete
+    reports = {r["subject"]["version"]: r for r in gate.reports(model=name)}
+    assert {v: r["registry_requests"] for v, r in reports.items()} == {
+        versions[0].version: 6, versions[1].version: 5, versions[2].version: 5}
+    engine = pipeline.get_engine()
+    for v in versions:
+        fresh = engine.check_version(gate.registry, name, v.version, trigger=Trigger("reconcile", "registration", "x"))
+        assert reports[v.version]["evidence_digest"] == fresh["evidence_digest"]
+        assert reports[v.version]["findings"] == fresh["findings"]
+
+
+def test_databricks_listings_are_not_reused(gate, fn_kit):
+    from shared.reconcile import listing_is_complete
+
+    assert listing_is_complete("http://mlflow:5000") and listing_is_complete("https://mlflow.example.com")
+    assert not any(map(listing_is_complete, ("databricks", "databricks-uc", "databricks://prod", "azureml://x")))
+    name = unique("noreuse")
+    fn_kit.model_version(name)
+    from shared.reconcile import reconcile_registry
+
+    reconcile_registry(gate.registry, model=name, reuse_listing=False)
+    (report,) = gate.reports(model=name)
+    assert report["registry_requests"] == 6
+
+
+@pytest.mark.parametrize("uri,rate", [("databricks", 30), ("databricks-uc", 30), ("databricks://prod", 30),
+                                      ("databricks-uc://prod", 30), ("http://mlflow:5000", 100),
+                                      ("https://mlflow.example.com", 100), ("azureml://westeurope.api.azureml.ms/x", 100)])
+def test_default_rate_by_registry_kind(uri, rate):
+    from shared.reconcile import DATABRICKS_RATE, default_rate
+
+    assert default_rate(uri) == rate
+    assert DATABRICKS_RATE + 1 <= 40  # with capacity 1: under Databricks' ~40 requests/s in every second
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.now += seconds
+
+
+def peak(times: list[float], window: float = 1.0) -> int:
+    """The most acquisitions in any half-open window [t, t + window)."""
+    return max(sum(1 for u in times if t <= u < t + window) for t in times)
+
+
+def acquisitions(bucket: TokenBucket, clock: FakeClock, n: int, idle: float = 0.0) -> list[float]:
+    times = []
+    for i in range(n):
+        if idle and i % 200 == 100:
+            clock.sleep(idle)  # a pause: the bucket refills to its capacity
         bucket.acquire()
-    assert time.monotonic() - start >= 0.18
+        times.append(clock.now)
+    return times
+
+
+@pytest.mark.parametrize("rate", [30.0, 100.0, 20.0, 7.5])
+def test_token_bucket_peak_in_any_second_stays_at_the_rate(rate):
+    clock = FakeClock()
+    bucket = TokenBucket(rate, clock=clock, sleep=clock.sleep)  # the default capacity: 1, no burst
+    times = acquisitions(bucket, clock, 600, idle=2.5)
+    assert peak(times) <= math.ceil(rate)  # the first second and the seconds after a pause included
+    assert peak(times) >= int(rate) - 1  # and it does let the rate through
+    steady = acquisitions(TokenBucket(rate, clock=clock, sleep=clock.sleep), clock, 301)
+    assert 300 / rate <= steady[-1] - steady[0] <= 300 / rate * 1.001
+
+
+def test_token_bucket_burst_adds_to_the_first_second():
+    """Why the capacity is 1: a capacity equal to the rate (the previous default) let ~2x the rate
+    through in the first second; the bound is capacity - 1 + rate."""
+    for capacity in (1, 5, 30):
+        clock = FakeClock()
+        times = acquisitions(TokenBucket(30, capacity=capacity, clock=clock, sleep=clock.sleep), clock, 200)
+        assert peak(times) <= capacity - 1 + 30
+    assert peak(times) >= 58
+
+
+def test_token_bucket_rate_zero_is_unlimited():
+    clock = FakeClock()
+    bucket = TokenBucket(0, clock=clock, sleep=clock.sleep)
+    for _ in range(1000):
+        bucket.acquire()
+    assert clock.now == 1000.0
 
 
 @pytest.mark.parametrize("text,seconds", [("30m", 1800), ("24h", 86400), ("7d", 604800)])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent import futures
 from typing import Protocol
 
 import yaml
@@ -81,15 +82,26 @@ def collect_version(
     evidence.version = mv
     promoting = bool(alias or stage)
 
-    if mv.status != "FAILED_REGISTRATION":
-        logged_model = _fetch_logged_model(client, mv)
-        evidence.run, evidence.run_resolved_by = _resolve_run(client, mv, logged_model)
-        if evidence.run is not None and evidence.run.found:
-            evidence.run.artifacts = _list(client, evidence.run.artifact_uri)
-        evidence.model_artifacts = _model_artifacts(client, mv, logged_model, evidence.run)
-
+    fetches = {}
     if promoting or any(tag not in mv.tags for tag in required_tags):
-        evidence.registered_model = client.get_registered_model(name)
+        fetches["registered_model"] = _FETCHES.submit(client.get_registered_model, name)
+    if mv.status != "FAILED_REGISTRATION":
+        if mv.run_id and (mv.model_id or _LOGGED_MODEL_SOURCE.match(mv.source or "")):
+            # The run and the logged model do not depend on each other: fetch both chains at once.
+            fetches["run"] = _FETCHES.submit(_run_chain, client, mv, None)
+            fetches["model_artifacts"] = _FETCHES.submit(
+                lambda: _model_artifacts(client, mv, _fetch_logged_model(client, mv), None))
+        else:
+            logged_model = _fetch_logged_model(client, mv)
+            evidence.run, evidence.run_resolved_by = _run_chain(client, mv, logged_model)
+            evidence.model_artifacts = _model_artifacts(client, mv, logged_model, evidence.run)
+    futures.wait(fetches.values())  # every request has ended before anything is raised or returned
+    if "run" in fetches:
+        evidence.run, evidence.run_resolved_by = fetches["run"].result()
+    if "model_artifacts" in fetches:
+        evidence.model_artifacts = fetches["model_artifacts"].result()
+    if "registered_model" in fetches:
+        evidence.registered_model = fetches["registered_model"].result()
 
     if promoting:
         evidence.promotion = _promotion(client, evidence, alias, stage, history)
@@ -123,6 +135,17 @@ def collect_run(client: RegistryClient, run_id: str) -> Evidence:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+# Independent registry requests of one check run side by side (the same requests, fewer of them
+# one after the other). Shared by all checks of the process; tasks never wait on each other.
+_FETCHES = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="evidence-fetch")
+
+
+def _run_chain(client: RegistryClient, mv: VersionEvidence, logged_model: LoggedModelInfo | None):
+    run, resolved_by = _resolve_run(client, mv, logged_model)
+    if run is not None and run.found:
+        run.artifacts = _list(client, run.artifact_uri)
+    return run, resolved_by
+
 def _fetch_logged_model(client: RegistryClient, mv: VersionEvidence) -> LoggedModelInfo | None:
     match = _LOGGED_MODEL_SOURCE.match(mv.source or "")
     model_id = mv.model_id or (match.group(1) if match else None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import azure.functions as func
@@ -14,21 +13,10 @@ import pytest
 
 from demo.render import BUNDLE, chromium_path, render
 from demo.stack import TeamsInbox
-from shared import pipeline
-from shared.sinks.servicebus import ServiceBusPublisher
 from tests.functions.conftest import mlflow_headers, unique
+from tests.support.servicebus import install_capturing_publisher
 
 PASSWORD = "Sup3r-S3cret-Passw0rd!-journey"
-
-
-class CapturingSender:
-    """The sender seam: receives the exact azure.servicebus.ServiceBusMessage objects."""
-
-    def __init__(self):
-        self.sent = []
-
-    def send_messages(self, message):
-        self.sent.append(message)
 
 
 def teams_subscription_accepts(properties: dict) -> bool:
@@ -38,15 +26,7 @@ def teams_subscription_accepts(properties: dict) -> bool:
 
 def test_failing_report_from_webhook_to_rendered_card(gate, fn_kit, monkeypatch, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace", "gate-ns.servicebus.windows.net")
-    sender = CapturingSender()
-
-    @contextmanager
-    def open_sender():
-        yield sender
-
-    pipeline.install_publisher(ServiceBusPublisher(open_sender, topic="evidence-gate-findings",
-                                                   namespace="gate-ns.servicebus.windows.net"))
+    sender = install_capturing_publisher(monkeypatch)
     name = unique("journey")
     trained = fn_kit.model_version(name, params={"learning_rate": "0.1", "db_password": PASSWORD})
     monkeypatch.setenv("MLFLOW_TRACKING_URI", gate.registry)  # mlflow.set_tracking_uri() (in the kit) writes it too

@@ -11,7 +11,6 @@ import json
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import azure.functions as func
@@ -19,20 +18,12 @@ import pytest
 
 from shared.sources import signatures
 from tests.support.kit import Trained
+from tests.support.servicebus import FakeSender, install_capturing_publisher
 
 MLFLOW_SECRET = "reliability-mlflow-secret"
 DATABRICKS_SECRET = "reliability-databricks-secret"
 WORKSPACE = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-ml/providers/"
              "Microsoft.MachineLearningServices/workspaces/ws-reliability")
-
-
-class RecordingSender:
-    def __init__(self, sent: list, lock: threading.Lock):
-        self.sent, self.lock = sent, lock
-
-    def send_messages(self, message) -> None:
-        with self.lock:
-            self.sent.append(message)
 
 
 class App:
@@ -41,8 +32,7 @@ class App:
 
         self.registry, self.proxy, self.store_path = registry, proxy, store_path
         self.functions = {f.get_function_name(): f for f in function_app.functions()}
-        self.sent: list = []  # Service Bus messages
-        self._lock = threading.Lock()
+        self.servicebus = FakeSender()  # keeps the Service Bus messages
 
     @property
     def store(self):
@@ -53,13 +43,12 @@ class App:
     def reports(self, **filters) -> list[dict]:
         return self.store.query(**filters)
 
-    def message_ids(self) -> list[str]:
-        with self._lock:
-            return [m.message_id for m in self.sent]
+    @property
+    def sent(self) -> list:
+        return list(self.servicebus.sent)
 
-    @contextmanager
-    def sender(self):
-        yield RecordingSender(self.sent, self._lock)
+    def message_ids(self) -> list[str]:
+        return [m.message_id for m in self.sent]
 
     def call(self, name: str, value):
         fn = self.functions[name]
@@ -109,7 +98,6 @@ def answer(resp: func.HttpResponse) -> tuple[int, dict]:
 @pytest.fixture()
 def app(proxy, tmp_path, monkeypatch):
     from shared import pipeline
-    from shared.sinks import servicebus
     from shared.sources import azureml, databricks_jobs, databricks_registry
 
     proxy.reset()
@@ -126,9 +114,8 @@ def app(proxy, tmp_path, monkeypatch):
     monkeypatch.setattr(databricks_jobs, "REGISTRY_URI", proxy.uri)
     monkeypatch.setattr(azureml, "AZUREML_URI_RESOLVER", lambda resource_id: proxy.uri)
     gate = App(proxy.uri, proxy, store_path)
-    publisher = servicebus.ServiceBusPublisher(gate.sender, topic="evidence-gate-findings", namespace="test")
-    monkeypatch.setattr(servicebus, "from_settings", lambda: publisher)
     pipeline.reset()
+    install_capturing_publisher(monkeypatch, gate.servicebus)
     yield gate
     pipeline.reset()
     proxy.reset()

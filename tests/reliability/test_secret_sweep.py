@@ -25,7 +25,6 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,10 +32,9 @@ import azure.functions as func
 import pytest
 
 from demo.stack import TeamsInbox
-from shared import pipeline
-from shared.sinks.servicebus import ServiceBusPublisher
 from tests.functions import conftest as functions_conftest
 from tests.functions.conftest import MLFLOW_SECRET, mlflow_headers
+from tests.support.servicebus import install_capturing_publisher
 
 # The function app's fixtures (tests/functions/conftest.py), usable from this folder. The server,
 # proxy and kit are the same code, module-scoped here: this module's server (a second one when
@@ -169,14 +167,6 @@ def assert_reports_everything(report: dict, planted: Planted, where: str) -> Non
     assert report["verdict"] == "fail", where
 
 
-class CapturingSender:
-    def __init__(self):
-        self.sent = []
-
-    def send_messages(self, message):
-        self.sent.append(message)
-
-
 TELEMETRY_CHILD = textwrap.dedent("""
     import json, logging, os, sys
     from unittest import mock
@@ -292,15 +282,7 @@ def test_planted_credentials_never_leave_through_any_path(gate, fn_kit, monkeypa
 
     try:
         # -- the webhook function, publishing through a capturing Service Bus sender --------------------
-        monkeypatch.setenv("EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace", "gate-ns.servicebus.windows.net")
-        sender = CapturingSender()
-
-        @contextmanager
-        def open_sender():
-            yield sender
-
-        pipeline.install_publisher(ServiceBusPublisher(open_sender, topic="evidence-gate-findings",
-                                                       namespace="gate-ns.servicebus.windows.net"))
+        sender = install_capturing_publisher(monkeypatch)
         response = gate.post("mlflow_webhook", body, mlflow_headers(body))
         captured["webhook response"] = response.get_body().decode()
         assert response.status_code == 200, captured["webhook response"]

@@ -310,8 +310,7 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
     if summary.watermark_after is not None:
         lag = max(0.0, started - summary.watermark_after / 1000)
     telemetry.record_reconcile(shown, summary.checked + summary.promotions, _iso(summary.watermark_after), lag)
-    log.info("reconcile: %s", summary.line())
-    return summary
+    return summary  # the timer function logs it, the CLI prints it
 
 
 class _ListedEngine:

@@ -41,6 +41,16 @@ def test_each_supported_kind_is_found_and_redacted(kind):
         assert re.fullmatch(r"\[redacted \d+ chars\]", rest), hit.redacted
 
 
+@pytest.mark.parametrize("value", [
+    "DefaultEndpointsProtocol=https;AccountName=lake;AccountKey=q0Jv1mYQ3rW8e5tZ2x-N7cB4aL6pK9sD1fG3hJ5kL7zX9vC2_bN4mQ6wE8;EndpointSuffix=core.windows.net",
+    "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=bXlz-ZWNyZXRr_ZXl2YWx1ZTEy",
+])
+def test_connection_string_keys_in_any_alphabet(value):
+    """A key pasted url-safe-encoded or mangled is still a key: the 'AccountKey='/'SharedAccessKey=' context decides."""
+    hits = scan_value("run.params.x", value)
+    assert hits and all(value not in h.redacted for h in hits)
+
+
 @pytest.mark.parametrize("name, value", [
     ("api_key", "k3y-for-the-api-2024"),
     ("dbPassword", "hunter2hunter2!"),

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from demo.stack import MlflowServer
 from tests.support.kit import RegistryKit
-from tests.support.mlflow_server import MlflowServer
 from tests.support.proxy import CountingProxy
 
 # Keep failures fast in tests: the registry client's retry budget is tested explicitly.

@@ -87,7 +87,7 @@ def test_no_registry_configured(tmp_path):
 
 
 def test_unreachable_registry_is_exit_3(tmp_path):
-    from tests.support.mlflow_server import free_port
+    from demo.stack import free_port
 
     out = run_cli("check", "--tracking-uri", f"http://127.0.0.1:{free_port()}", "--model", "m", "--version", "1",
                   store=tmp_path / "s.db", env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})

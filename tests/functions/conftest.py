@@ -15,9 +15,9 @@ import azure.functions as func
 import mlflow
 import pytest
 
+from demo.stack import MlflowServer
 from shared.sources import signatures
 from tests.support.kit import RegistryKit
-from tests.support.mlflow_server import MlflowServer
 from tests.support.proxy import CountingProxy
 
 PAYLOADS = Path(__file__).parent / "payloads"

@@ -9,11 +9,11 @@ import math
 
 import pytest
 
+from demo.stack import free_port
 from shared.cli import main
 from shared.errors import BadInput
 from shared.reconcile import OVERLAP_MS, TokenBucket, parse_duration
 from tests.functions.conftest import MLFLOW_SECRET, unique
-from tests.support.mlflow_server import free_port
 from tests.support.proxy import Fault
 
 

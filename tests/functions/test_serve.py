@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from demo.stack import free_port
 from shared.serve import LocalHost, Schedule
 from tests.functions.conftest import DATABRICKS_SECRET, MLFLOW_SECRET, databricks_headers, payload, unique
-from tests.support.mlflow_server import free_port
 from tests.support.proxy import Fault
 
 REPO = Path(__file__).resolve().parents[2]

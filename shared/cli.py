@@ -55,8 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--model", help="only this registered model (the watermark is left unchanged)")
     reconcile.add_argument("--workers", type=int, default=8, help="concurrent checks (default 8)")
     reconcile.add_argument("--rate", type=float, default=None,
-                           help="registry requests per second (default: 30 for databricks / databricks-uc,"
-                                " whose limit is ~40/s; 100 for other registries)")
+                           help="registry requests per second, all API classes together (default: 100; for"
+                                " databricks / databricks-uc per class: registry 30, tracking 100, search 5,"
+                                " under their ~40 / ~120 / ~7 limits)")
     reconcile.add_argument("--format", choices=["table", "json"], default="table")
 
     rules = sub.add_parser("rules", help="print the rule catalog (Markdown, as in docs/rules.md, or JSON)")

@@ -6,13 +6,14 @@ policy digest, and check the holders of protected aliases (and protected stages)
 when no promotion report exists for that digest. This is how Unity Catalog models (no webhooks)
 and lost webhook deliveries are covered.
 
-- Bounded: ``workers`` threads (default 8) and a token bucket on every registry request. The
-  default rate depends on the registry kind (:func:`default_rate`): 30 requests/s for Databricks
-  (``databricks``, ``databricks-uc``), whose registry allows about 40 requests/s per workspace —
-  the other 10/s are left for the webhook checks and other clients sharing that limit; 100
-  requests/s elsewhere (open-source servers, Azure ML: no published limit we rely on; the bucket is
-  a safety net, the worker count is the real bound). The bucket has no burst (capacity 1), so no
-  1-second window sees more than ``rate`` requests, the first second included.
+- Bounded: ``workers`` threads (default 8) and a rate limiter on every registry request, by API
+  class (:func:`default_limiter`). Databricks (``databricks``, ``databricks-uc``) limits each
+  workspace per class: Model Registry about 40 requests/s, MLflow tracking about 120/s, run and
+  experiment search about 7/s; the sweep keeps to 30, 100 and 5 (the rest is left for the webhook
+  checks and other clients sharing those limits, and for the client's own retries). Elsewhere
+  (open-source servers, Azure ML: no published limit we rely on) one bucket of 100 requests/s for
+  all classes is a safety net; the worker count is the real bound. The buckets have no burst
+  (capacity 1), so no 1-second window sees more than the rate, the first second included.
 - Fewer requests: the listing already returns each version's record, so a registration check
   reuses it instead of fetching the version again (5 requests per version instead of 6) where the
   listing is known to be complete (:func:`listing_is_complete`): open-source servers leave only
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 
 from shared import settings, telemetry
 from shared.errors import BadInput, EvidenceGateError, RegistryUnavailable
-from shared.evidence.registry import RegistryClient
+from shared.evidence.registry import API_CLASSES, REGISTRY, SEARCH, TRACKING, RegistryClient
 from shared.sources import PROMOTION, REGISTRATION, RegistryEvent
 
 log = logging.getLogger("evidence_gate.reconcile")
@@ -44,8 +45,10 @@ log = logging.getLogger("evidence_gate.reconcile")
 SOURCE = "reconcile"
 OVERLAP_MS = 5 * 60 * 1000  # versions updated just before the watermark are listed again
 DEFAULT_WORKERS = 8
-DATABRICKS_RATE = 30.0  # registry requests/s; Databricks allows about 40/s per workspace
-DEFAULT_RATE = 100.0  # registry requests/s for every other registry kind
+# requests/s per API class for Databricks, whose limits per workspace are about 40 (registry),
+# 120 (tracking) and 7 (search)
+DATABRICKS_RATES = {REGISTRY: 30.0, TRACKING: 100.0, SEARCH: 5.0}
+DEFAULT_RATE = 100.0  # requests/s, all classes together, for every other registry kind
 
 
 def registry_kind(uri: str) -> str:
@@ -54,11 +57,6 @@ def registry_kind(uri: str) -> str:
     if scheme == "https":
         return "http"
     return scheme
-
-
-def default_rate(uri: str) -> float:
-    """The token bucket's default rate for a registry (requests/s); see the module docstring."""
-    return DATABRICKS_RATE if registry_kind(uri) in ("databricks", "databricks-uc") else DEFAULT_RATE
 
 
 def listing_is_complete(uri: str) -> bool:
@@ -102,8 +100,42 @@ class TokenBucket:
             self._sleep(wait)
 
 
-def rate_limited_factory(bucket: TokenBucket) -> Callable[[str], RegistryClient]:
-    return functools.partial(RegistryClient, before_request=bucket.acquire)
+class RateLimiter:
+    """A token bucket per API class (``registry``, ``tracking``, ``search``), or one for all."""
+
+    def __init__(self, buckets: dict[str, TokenBucket]):
+        self.buckets = buckets
+
+    @classmethod
+    def shared(cls, rate: float, **bucket_kwargs) -> RateLimiter:
+        bucket = TokenBucket(rate, **bucket_kwargs)
+        return cls({api: bucket for api in API_CLASSES})
+
+    @classmethod
+    def per_class(cls, rates: dict[str, float], **bucket_kwargs) -> RateLimiter:
+        return cls({api: TokenBucket(rates[api], **bucket_kwargs) for api in API_CLASSES})
+
+    def acquire(self, api: str) -> None:
+        self.buckets[api].acquire()
+
+    def describe(self) -> str:
+        """``100/s`` (one bucket for all) or ``registry 30/s, tracking 100/s, search 5/s``."""
+        rates = {api: b.rate for api, b in self.buckets.items()}
+        fmt = lambda rate: "no limit" if rate <= 0 else f"{rate:g}/s"  # noqa: E731
+        if len({id(b) for b in self.buckets.values()}) == 1:
+            return fmt(rates[REGISTRY])
+        return ", ".join(f"{api} {fmt(rates[api])}" for api in API_CLASSES)
+
+
+def default_limiter(uri: str) -> RateLimiter:
+    """The sweep's default rate limits for a registry; see the module docstring."""
+    if registry_kind(uri) in ("databricks", "databricks-uc"):
+        return RateLimiter.per_class(DATABRICKS_RATES)
+    return RateLimiter.shared(DEFAULT_RATE)
+
+
+def rate_limited_factory(limiter: RateLimiter) -> Callable[[str], RegistryClient]:
+    return functools.partial(RegistryClient, before_request=limiter.acquire)
 
 
 @dataclass
@@ -115,6 +147,7 @@ class Summary:
     promotions: int = 0  # alias/stage holders checked now
     skipped: list[str] = field(default_factory=list)  # vanished or malformed
     unavailable: list[str] = field(default_factory=list)  # transient failures: retried next sweep
+    rate_limits: str = ""  # RateLimiter.describe() of the sweep
     watermark_before: int | None = None
     watermark_after: int | None = None
     reports: list[dict] = field(default_factory=list)
@@ -171,26 +204,29 @@ def reconcile_all(**kwargs) -> list[Summary]:
 
 
 def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str | None = None,
-                       workers: int = DEFAULT_WORKERS, rate: float | None = None,
+                       workers: int = DEFAULT_WORKERS, rate: float | RateLimiter | None = None,
                        progress: Callable[[int, int], None] | None = None, engine=None,
                        now: Callable[[], float] = time.time, reuse_listing: bool | None = None) -> Summary:
     """One sweep of one registry. Raises BadInput for an unusable URI and RegistryUnavailable when
     the versions cannot even be listed (the watermark stays).
 
-    ``rate``: registry requests/s (None: :func:`default_rate` of the registry; 0: no limit).
+    ``rate``: requests/s for all API classes together, or a :class:`RateLimiter` (None:
+    :func:`default_limiter` of the registry, per class for Databricks; 0: no limit).
     ``reuse_listing``: check versions from their listed record (None: :func:`listing_is_complete`)."""
     from shared import pipeline
 
-    if rate is None:
-        rate = default_rate(registry)
+    if isinstance(rate, RateLimiter):
+        limiter = rate
+    else:
+        limiter = default_limiter(registry) if rate is None else RateLimiter.shared(rate)
     if reuse_listing is None:
         reuse_listing = listing_is_complete(registry)
     base = engine or pipeline.get_engine()
-    engine = dataclasses.replace(base, client_factory=rate_limited_factory(TokenBucket(rate)))
+    engine = dataclasses.replace(base, client_factory=rate_limited_factory(limiter))
     store = engine.store
     client = engine.client_factory(registry)
     shown = client.uri
-    summary = Summary(registry=shown, watermark_before=store.watermark(shown))
+    summary = Summary(registry=shown, rate_limits=limiter.describe(), watermark_before=store.watermark(shown))
     if since_ms is not None:
         lower = since_ms
     elif summary.watermark_before is not None:

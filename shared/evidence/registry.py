@@ -45,6 +45,12 @@ _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 _BAD_INPUT_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "MALFORMED_REQUEST", "INVALID_STATE"}
 
 
+# Registries rate-limit by API class; Databricks, per workspace: Model Registry about 40 requests/s,
+# MLflow tracking about 120/s, run and experiment search about 7/s. Every request is one of these.
+REGISTRY, TRACKING, SEARCH = "registry", "tracking", "search"
+API_CLASSES = (REGISTRY, TRACKING, SEARCH)
+
+
 class NotFoundInRegistry(Exception):
     """The registry answered that the entity does not exist (evidence, not an outage)."""
 
@@ -77,8 +83,9 @@ def _split_registry_uri(uri: str) -> tuple[str, str]:
 class RegistryClient:
     """Read-only access to one registry. Thread-safe; counts the requests it makes."""
 
-    def __init__(self, uri: str, *, before_request: Callable[[], None] | None = None):
-        """``before_request`` runs before every request (the reconcile sweep's rate limiter)."""
+    def __init__(self, uri: str, *, before_request: Callable[[str], None] | None = None):
+        """``before_request(api)`` runs before every request, with the request's API class (one of
+        :data:`API_CLASSES`): the reconcile sweep's rate limiter."""
         if not uri or not isinstance(uri, str):
             raise BadInput("a registry URI is required (set MLFLOW_TRACKING_URI or pass --tracking-uri)")
         for key, value in HTTP_DEFAULTS.items():
@@ -106,9 +113,9 @@ class RegistryClient:
         with self._lock:
             self.requests += 1
 
-    def _call(self, what: str, fn, *args, **kwargs):
+    def _call(self, api: str, what: str, fn, *args, **kwargs):
         if self._before_request is not None:
-            self._before_request()
+            self._before_request(api)
         self._count()
         try:
             return fn(*args, **kwargs)
@@ -129,11 +136,11 @@ class RegistryClient:
 
     # -- registry --------------------------------------------------------------------------
     def get_model_version(self, name: str, version: str) -> VersionEvidence:
-        mv = self._call(f"get model version {name}/{version}", self._client.get_model_version, name, str(version))
+        mv = self._call(REGISTRY, f"get model version {name}/{version}", self._client.get_model_version, name, str(version))
         return version_from_entity(mv)
 
     def get_registered_model(self, name: str) -> RegisteredModelEvidence:
-        rm = self._call(f"get registered model {name}", self._client.get_registered_model, name)
+        rm = self._call(REGISTRY, f"get registered model {name}", self._client.get_registered_model, name)
         return RegisteredModelEvidence(
             name=rm.name,
             description=rm.description or None,
@@ -145,6 +152,7 @@ class RegistryClient:
     def search_model_versions(self, filter_string: str | None = None, page_token: str | None = None):
         """One page of (version, last-updated epoch ms), newest first, and the next page token."""
         page = self._call(
+            REGISTRY,
             "search model versions",
             self._client.search_model_versions,
             filter_string,
@@ -158,7 +166,7 @@ class RegistryClient:
     def get_run(self, run_id: str) -> RunEvidence:
         """The run, or a RunEvidence with ``found=False`` when the registry confirms it missing."""
         try:
-            run = self._call(f"get run {run_id}", self._client.get_run, run_id)
+            run = self._call(TRACKING, f"get run {run_id}", self._client.get_run, run_id)
         except NotFoundInRegistry:
             return RunEvidence(run_id=run_id, found=False)
         info, data = run.info, run.data
@@ -185,7 +193,7 @@ class RegistryClient:
     def experiment_ids(self) -> list[str]:
         ids, token = [], None
         while True:
-            page = self._call("search experiments", self._client.search_experiments, max_results=1000, page_token=token)
+            page = self._call(SEARCH, "search experiments", self._client.search_experiments, max_results=1000, page_token=token)
             ids += [e.experiment_id for e in page]
             token = page.token
             if not token:
@@ -197,20 +205,20 @@ class RegistryClient:
         experiments = self.experiment_ids()
         found: list[str] = []
         for i in range(0, len(experiments), 100):
-            runs = self._call(f"search runs {key}={safe}", self._client.search_runs, experiment_ids=experiments[i:i + 100],
+            runs = self._call(SEARCH, f"search runs {key}={safe}", self._client.search_runs, experiment_ids=experiments[i:i + 100],
                               filter_string=f"tags.`{key}` = '{safe}'", max_results=100)
             found += [r.info.run_id for r in runs]
         return found
 
     def search_registered_models(self, page_token: str | None = None) -> tuple[list[tuple[str, int]], str | None]:
         """One page of (registered model name, last-updated epoch ms), most recently updated first."""
-        page = self._call("search registered models", self._client.search_registered_models, max_results=200,
+        page = self._call(REGISTRY, "search registered models", self._client.search_registered_models, max_results=200,
                           order_by=["last_updated_timestamp DESC"], page_token=page_token)
         return [(rm.name, rm.last_updated_timestamp or 0) for rm in page], page.token
 
     def get_logged_model(self, model_id: str) -> LoggedModelInfo | None:
         try:
-            lm = self._call(f"get logged model {model_id}", self._client.get_logged_model, model_id)
+            lm = self._call(TRACKING, f"get logged model {model_id}", self._client.get_logged_model, model_id)
         except NotFoundInRegistry:
             return None
         return LoggedModelInfo(model_id=lm.model_id, artifact_location=lm.artifact_location, source_run_id=lm.source_run_id)
@@ -227,7 +235,7 @@ class RegistryClient:
         """Names at the root of ``location``; directories end with ``/``. Empty when nothing is there."""
         repo = self._artifact_repo(location)
         try:
-            infos = self._call(f"list artifacts at {location}", repo.list_artifacts)
+            infos = self._call(TRACKING, f"list artifacts at {location}", repo.list_artifacts)
         except NotFoundInRegistry:
             return []
         return sorted(os.path.basename(i.path.rstrip("/")) + ("/" if i.is_dir else "") for i in infos)
@@ -239,7 +247,7 @@ class RegistryClient:
             local = os.path.join(tmp, os.path.basename(name))
             # _download_file is the one-request primitive every ArtifactRepository implements;
             # download_artifacts() would list the path first to see whether it is a directory.
-            self._call(f"download {name} from {location}", repo._download_file, name, local)
+            self._call(TRACKING, f"download {name} from {location}", repo._download_file, name, local)
             with open(local, encoding="utf-8", errors="replace") as fh:
                 return fh.read(limit)
 

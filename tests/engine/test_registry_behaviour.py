@@ -6,7 +6,7 @@ import pytest
 
 from shared.errors import RegistryUnavailable, SubjectNotFound, VersionNotReady
 from shared.report import Trigger
-from tests.support.proxy import Fault
+from tests.support.proxy import Fault, api_class
 
 
 def test_registration_check_of_a_normal_mlflow3_model_makes_at_most_6_requests(scenarios, check, proxy):
@@ -109,3 +109,24 @@ def test_two_different_events_about_the_same_version_get_two_reports(scenarios, 
     b = engine.check_version(registry, scenarios["clean"].model, scenarios["clean"].version,
                              trigger=Trigger("azureml", "ModelRegistered", "event-b"))
     assert a["report_id"] != b["report_id"]
+
+
+def test_every_request_is_announced_with_its_api_class(scenarios, engine, registry, proxy, store):
+    """The rate limiter is told each request's class before it is made; the classes match the
+    requests the server actually received (registration and promotion checks, run search)."""
+    import dataclasses
+
+    from shared.evidence.registry import RegistryClient
+
+    announced = []
+    limited = dataclasses.replace(engine, client_factory=lambda uri: RegistryClient(uri, before_request=announced.append))
+    store.save(limited.check_version(registry, scenarios["approved"].model, scenarios["approved"].version,
+                                     trigger=Trigger("cli", "check")))
+    proxy.reset()
+    announced.clear()
+    limited.check_version(registry, scenarios["approved"].model, scenarios["approved"].version, alias="champion",
+                          trigger=Trigger("cli", "check"))
+    RegistryClient(registry, before_request=announced.append).search_runs_by_tag("mlflow.source.type", "JOB")
+    received = [api_class(path) for _, path in proxy.requests]
+    assert sorted(announced) == sorted(received)
+    assert {"registry", "tracking", "search"} <= set(announced)

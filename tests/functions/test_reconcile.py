@@ -138,14 +138,39 @@ def test_databricks_listings_are_not_reused(gate, fn_kit):
     assert report["registry_requests"] == 6
 
 
-@pytest.mark.parametrize("uri,rate", [("databricks", 30), ("databricks-uc", 30), ("databricks://prod", 30),
-                                      ("databricks-uc://prod", 30), ("http://mlflow:5000", 100),
-                                      ("https://mlflow.example.com", 100), ("azureml://westeurope.api.azureml.ms/x", 100)])
-def test_default_rate_by_registry_kind(uri, rate):
-    from shared.reconcile import DATABRICKS_RATE, default_rate
+@pytest.mark.parametrize("uri,databricks", [("databricks", True), ("databricks-uc", True), ("databricks://prod", True),
+                                            ("databricks-uc://prod", True), ("http://mlflow:5000", False),
+                                            ("https://mlflow.example.com", False),
+                                            ("azureml://westeurope.api.azureml.ms/x", False)])
+def test_default_rate_limits_by_registry_kind(uri, databricks):
+    from shared.reconcile import DEFAULT_RATE, default_limiter
 
-    assert default_rate(uri) == rate
-    assert DATABRICKS_RATE + 1 <= 40  # with capacity 1: under Databricks' ~40 requests/s in every second
+    limiter = default_limiter(uri)
+    rates = {api: bucket.rate for api, bucket in limiter.buckets.items()}
+    if databricks:  # with capacity 1, each class stays under Databricks' limit in every second
+        assert rates["registry"] + 1 <= 40 and rates["tracking"] + 1 <= 120 and rates["search"] + 1 <= 7
+        assert limiter.describe() == "registry 30/s, tracking 100/s, search 5/s"
+    else:  # one bucket for every request
+        assert len({id(b) for b in limiter.buckets.values()}) == 1 and rates["registry"] == DEFAULT_RATE
+        assert limiter.describe() == "100/s"
+
+
+def test_per_class_limits_are_independent_and_each_holds():
+    """A sweep's tracking requests do not wait behind the registry's lower limit, and every class
+    keeps to its own rate in every second."""
+    from shared.reconcile import RateLimiter
+
+    clock = FakeClock()
+    limiter = RateLimiter.per_class({"registry": 30, "tracking": 100, "search": 5}, clock=clock, sleep=clock.sleep)
+    times = {"registry": [], "tracking": [], "search": []}
+    pattern = ["tracking"] * 5 + ["registry"]  # a Databricks registration check: 1 registry, 5 tracking
+    for i in range(600):
+        api = pattern[i % len(pattern)] if i % 50 else "search"
+        limiter.acquire(api)
+        times[api].append(clock.now)
+    assert peak(times["registry"]) <= 30 and peak(times["tracking"]) <= 100 and peak(times["search"]) <= 5
+    # 100 registry + ~490 tracking + 12 searches: the searches (5/s) set the pace, not 600 / 30 s
+    assert clock.now - 1000.0 < 600 / 30
 
 
 class FakeClock:

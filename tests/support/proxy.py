@@ -21,6 +21,17 @@ class Fault:
     delay: float = 0.0  # then forward after this delay
 
 
+def api_class(path: str) -> str:
+    """The rate-limit class of a request as Databricks counts it (registry / tracking / search),
+    from the path the proxy received: an independent check of the client's own classification."""
+    path = path.split("?")[0]
+    if "/mlflow/model-versions/" in path or "/mlflow/registered-models/" in path:
+        return "registry"
+    if path.endswith(("/mlflow/runs/search", "/mlflow/experiments/search")):
+        return "search"
+    return "tracking"
+
+
 class CountingProxy:
     def __init__(self, upstream: str):
         target = urlsplit(upstream)
@@ -98,3 +109,12 @@ class CountingProxy:
     def count(self) -> int:
         with self._lock:
             return len(self.requests)
+
+    def count_by_class(self) -> dict[str, int]:
+        """Requests so far by :func:`api_class`."""
+        with self._lock:
+            paths = [path for _, path in self.requests]
+        counts = {"registry": 0, "tracking": 0, "search": 0}
+        for path in paths:
+            counts[api_class(path)] += 1
+        return counts

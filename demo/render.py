@@ -1,6 +1,11 @@
 """Render a Teams card the way a release manager sees it: Microsoft's official `adaptivecards`
 renderer (npm, pinned in tests/teams/render) in headless Debian Chromium. Used by the rendering
-test and by `make demo` (cards saved as PNG)."""
+test and by `make demo` (cards saved as PNG).
+
+TextBlock and Fact texts are Markdown. The renderer bundles no Markdown processor: it uses
+markdown-it when the page has loaded it (``window.markdownit``) and shows the raw text otherwise.
+Teams does process Markdown, so markdown-it (pinned next to adaptivecards) is loaded whenever it
+is installed; ``render`` reports whether it was (``markdown``)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RENDER_DIR = ROOT / "tests" / "teams" / "render"
 BUNDLE = RENDER_DIR / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.min.js"
+MARKDOWN_IT = RENDER_DIR / "node_modules" / "markdown-it" / "dist" / "markdown-it.min.js"
 CARD_WIDTH = 560
 
 
@@ -79,7 +85,7 @@ PAGE = """<!doctype html>
   .ac-pushButton {{ font-family: 'Liberation Sans', sans-serif; padding: 6px 12px; border: 1px solid #D1D1D1;
                     border-radius: 4px; background: #FFFFFF; color: #242424; font-weight: 600; }}
 </style>
-<script src="{bundle}"></script>
+{markdown_script}<script src="{bundle}"></script>
 </head><body>
 <div id="card"></div>
 <pre id="result" style="display:none"></pre>
@@ -87,7 +93,7 @@ PAGE = """<!doctype html>
 <script type="application/json" id="hostconfig">{host_config}</script>
 <script>
 (function () {{
-  var out = {{ok: false, errors: [], text: "", height: 0}};
+  var out = {{ok: false, errors: [], text: "", html: "", height: 0, markdown: !!window.markdownit}};
   try {{
     var payload = JSON.parse(document.getElementById("payload").textContent);
     var content = payload.attachments[0].content;
@@ -107,6 +113,7 @@ PAGE = """<!doctype html>
     var host = document.getElementById("card");
     host.appendChild(element);
     out.text = host.innerText;
+    out.html = host.innerHTML;
     out.height = Math.ceil(host.getBoundingClientRect().height);
     out.ok = true;
   }} catch (e) {{
@@ -119,13 +126,20 @@ PAGE = """<!doctype html>
 """
 
 
+def markdown_it_for(bundle: Path) -> Path:
+    """markdown-it's browser build in the same node_modules as the adaptivecards ``bundle``."""
+    return bundle.parents[2] / "markdown-it" / "dist" / "markdown-it.min.js"
+
+
 def _page(body: dict, bundle: Path) -> str:
     def inline(value) -> str:
         return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
 
+    markdown = markdown_it_for(bundle)
     return PAGE.format(
         width=CARD_WIDTH,
         bundle=bundle.as_uri(),
+        markdown_script=f'<script src="{markdown.as_uri()}"></script>\n' if markdown.exists() else "",
         payload=inline(body),
         host_config=inline(HOST_CONFIG),
     )
@@ -143,7 +157,10 @@ def _chromium(chromium: str, tmp_path: Path, *args: str) -> subprocess.Completed
 
 
 def render(body: dict, chromium: str, bundle: Path, tmp_path: Path, screenshot: Path | None = None) -> dict:
-    """Renders the card; returns {ok, errors, text, height}; optionally writes a PNG screenshot."""
+    """Renders the card; returns {ok, errors, text, html, height, markdown}; optionally writes a PNG.
+
+    ``text`` is what a reader sees (innerText), ``html`` the rendered elements, ``markdown`` whether
+    markdown-it was loaded (texts were rendered as Markdown) or not (shown raw)."""
     page = tmp_path / "card.html"
     page.write_text(_page(body, bundle), encoding="utf-8")
     done = _chromium(chromium, tmp_path, "--dump-dom", page.as_uri())

@@ -13,6 +13,10 @@ Limits this module works within:
   28 KB and a too-large card fails silently, visible only in the flow's run history). Findings
   beyond :data:`MAX_FINDINGS` are summarised, long texts are shortened, and if the body still
   does not fit, detail is dropped step by step; the verdict header is never dropped;
+* every text that comes from the report (model names, versions, finding titles and messages,
+  remediations, waiver reasons, event types, ...) goes through :func:`_md`, which escapes the
+  Markdown that TextBlock and Fact texts are rendered with; only the card's own words are written
+  as they are (see :func:`_md` for what is escaped and why);
 * the trigger answers 202 (queued). 429 and 5xx are transient: :class:`TeamsTransientError`
   is raised so Service Bus redelivers (and dead-letters after its max delivery count); any
   other 4xx is logged and the message completed, so a bad card never loops.
@@ -112,6 +116,51 @@ def _clip(value: Any, limit: int) -> str:
     return text[: max(limit - 1, 0)].rstrip() + "\u2026"
 
 
+# Markdown: TextBlock texts, Fact titles and values (and fallbackText) are rendered as Markdown
+# by Teams and by the adaptivecards JS renderer. Escaped with a backslash, everywhere in a text:
+#   \ before ASCII punctuation (so a backslash in the text stays a backslash),
+#   * _ (emphasis), [ ] (links, images), ` (code spans), ~~ (strikethrough, fences),
+#   < opening an autolink (<https://...>, <a@b.c>), & opening an entity (&amp;),
+#   { of the host's {{DATE(...)}} / {{TIME(...)}} functions (applied before Markdown).
+_MD_INLINE = re.compile(
+    r"\\(?=[!-/:-@\[-`{-~])"
+    r"|[*_\[\]`]"
+    r"|~(?=~)|(?<=~)~"
+    r"|<(?=[^\s<>]*[:@][^\s<>]*>)"
+    r"|&(?=#?\w+;)"
+    r"|\{(?=\{(?:DATE|TIME)\()"
+)
+# ... and at the start of a text, the block markers: heading, block quote, bullet list item or
+# thematic break (- or +), ordered list item (1. or 1)).
+_MD_BLOCK_START = re.compile(r"#{1,6}(?=\s|$)|>|[-+](?=\s|$)|-(?=[\s-]*$)")
+_MD_ORDERED_START = re.compile(r"(\d{1,9})([.)])(?=\s|$)")
+
+
+def _md(value: Any, limit: int | None = None) -> str:
+    """Report text as a Markdown-safe card text: the one way the report's texts enter the card.
+
+    Whitespace (newlines included) is collapsed to single spaces, so no block can start inside
+    the text; the text is shortened to ``limit`` characters (before escaping, so an escape is
+    never cut in half); then every character that Markdown would read as formatting is escaped
+    with a backslash (:data:`_MD_INLINE`, :data:`_MD_BLOCK_START`). CommonMark renderers
+    (markdown-it in the adaptivecards JS renderer; Teams on desktop and the web) show the text
+    literally. Teams' mobile renderer honours the escapes of ``* _ [ ]`` (the formatting Teams
+    supports: emphasis, links) but shows the backslash of the rarer others.
+    """
+    text = " ".join(_text(value).split())
+    if limit is not None:
+        text = _clip(text, limit)
+    if not text:
+        return ""
+    text = _MD_INLINE.sub(lambda m: "\\" + m.group(0), text)
+    ordered = _MD_ORDERED_START.match(text)
+    if ordered:
+        return ordered.group(1) + "\\" + text[ordered.end(1) :]
+    if _MD_BLOCK_START.match(text):
+        return "\\" + text
+    return text
+
+
 def _tb(text: str, **props: Any) -> dict:
     block = {"type": "TextBlock", "text": text, "wrap": True}
     block.update(props)
@@ -153,13 +202,13 @@ def _counts_line(counts: Mapping[str, int]) -> str:
 
 
 def _subject_title(subject: Mapping[str, Any]) -> str:
-    model = _clip(subject.get("model"), 120)
-    version = _clip(subject.get("version"), 40)
+    model = _md(subject.get("model"), 120)
+    version = _md(subject.get("version"), 40)
     if model and version:
         return f"{model} version {version}"
     if model:
         return model
-    run_id = _clip(subject.get("run_id"), 64)
+    run_id = _md(subject.get("run_id"), 64)
     return f"run {run_id}" if run_id else "unknown subject"
 
 
@@ -184,13 +233,13 @@ def _safe_url(value: Any) -> str | None:
     return url
 
 
-def _trigger_line(trigger: Mapping[str, Any]) -> str:
+def _trigger_line(trigger: Mapping[str, Any], lean: bool = False) -> str:
     source = _text(trigger.get("source"))
-    line = _TRIGGER_SOURCE.get(source, source or "unknown source")
-    event_type = _clip(trigger.get("event_type"), 120)
+    line = _TRIGGER_SOURCE.get(source) or _md(source, 40) or "unknown source"
+    event_type = _md(trigger.get("event_type"), 30 if lean else 120)
     if event_type:
         line += f": {event_type}"
-    event_time = _clip(trigger.get("event_time"), 40)
+    event_time = _md(trigger.get("event_time"), 40)
     if event_time:
         line += f" at {event_time}"
     return line
@@ -200,13 +249,13 @@ def _waiver_text(waiver: Any) -> str:
     if not isinstance(waiver, Mapping):
         return ""
     bits = []
-    reason = _clip(waiver.get("reason"), 160)
+    reason = _md(waiver.get("reason"), 160)
     if reason:
         bits.append(reason)
-    approver = _clip(waiver.get("approver") or waiver.get("approved_by"), 80)
+    approver = _md(waiver.get("approver") or waiver.get("approved_by"), 80)
     if approver:
         bits.append(f"approved by {approver}")
-    expires = _clip(waiver.get("expires") or waiver.get("expiry") or waiver.get("expires_on"), 40)
+    expires = _md(waiver.get("expires") or waiver.get("expiry") or waiver.get("expires_on"), 40)
     if expires:
         bits.append(f"until {expires}")
     return ", ".join(bits)
@@ -215,8 +264,8 @@ def _waiver_text(waiver: Any) -> str:
 def _finding_block(f: Mapping[str, Any], title_max: int, message_max: int, remedy_max: int) -> dict:
     severity = _text(f.get("severity")) or "info"
     waived = bool(f.get("waived"))
-    rule_id = _clip(f.get("rule_id"), 16) or "?"
-    label = _SEVERITY_LABEL.get(severity, severity.upper())
+    rule_id = _md(f.get("rule_id"), 16) or "?"
+    label = _SEVERITY_LABEL.get(severity) or _md(severity.upper(), 16)
     head_cols = [
         {
             "type": "Column",
@@ -238,14 +287,14 @@ def _finding_block(f: Mapping[str, Any], title_max: int, message_max: int, remed
         {
             "type": "Column",
             "width": "stretch",
-            "items": [_tb(_clip(f.get("title"), title_max), weight="Bolder")],
+            "items": [_tb(_md(f.get("title"), title_max), weight="Bolder")],
         },
     ]
     items: list[dict] = [{"type": "ColumnSet", "columns": head_cols}]
-    message = _clip(f.get("message"), message_max)
+    message = _md(f.get("message"), message_max)
     if message:
         items.append(_tb(message, spacing="Small"))
-    remedy = _clip(f.get("remediation"), remedy_max)
+    remedy = _md(f.get("remediation"), remedy_max)
     if remedy:
         items.append(_tb(f"Fix: {remedy}", isSubtle=True, spacing="Small"))
     if waived:
@@ -261,7 +310,7 @@ def _rest_summary(rest: list[Mapping[str, Any]], shown: int) -> str:
         parts.append(f"{counts['waived']} waived")
     ids: list[str] = []
     for f in rest:
-        rid = _clip(f.get("rule_id"), 16)
+        rid = _md(f.get("rule_id"), 16)
         if rid and rid not in ids:
             ids.append(rid)
     id_text = ", ".join(ids[:30]) + (", \u2026" if len(ids) > 30 else "")
@@ -279,9 +328,9 @@ def _expired_waivers_text(expired: list[Any], limit: int) -> str:
     for w in expired[:limit]:
         if not isinstance(w, Mapping):
             continue
-        rule = _clip(w.get("rule_id") or w.get("rule"), 16) or "?"
-        pattern = _clip(w.get("model") or w.get("model_pattern") or w.get("pattern"), 60)
-        expires = _clip(w.get("expires") or w.get("expiry") or w.get("expires_on"), 40)
+        rule = _md(w.get("rule_id") or w.get("rule"), 16) or "?"
+        pattern = _md(w.get("model") or w.get("model_pattern") or w.get("pattern"), 60)
+        expires = _md(w.get("expires") or w.get("expiry") or w.get("expires_on"), 40)
         text = rule + (f" for {pattern}" if pattern else "") + (f" (expired {expires})" if expires else "")
         items.append(text)
     more = len(expired) - limit
@@ -293,7 +342,7 @@ def _expired_waivers_text(expired: list[Any], limit: int) -> str:
 def _card(report: Mapping[str, Any], level: tuple[int, int, int, int], *, lean: bool = False) -> dict:
     max_shown, title_max, message_max, remedy_max = level
     verdict = _text(report.get("verdict")).lower()
-    label, color, style, meaning = _VERDICT.get(verdict, (verdict.upper() or "UNKNOWN", "Default", "emphasis", ""))
+    label, color, style, meaning = _VERDICT.get(verdict, (_md(verdict.upper(), 16) or "UNKNOWN", "Default", "emphasis", ""))
     subject = report.get("subject") if isinstance(report.get("subject"), Mapping) else {}
     trigger = report.get("trigger") if isinstance(report.get("trigger"), Mapping) else {}
     policy = report.get("policy") if isinstance(report.get("policy"), Mapping) else {}
@@ -306,7 +355,7 @@ def _card(report: Mapping[str, Any], level: tuple[int, int, int, int], *, lean: 
 
     header_items = [
         _tb(
-            "Evidence Gate \u00b7 " + _CHECK.get(check, check.replace("_", " ").capitalize() or "Check"),
+            "Evidence Gate \u00b7 " + (_CHECK.get(check) or _md(check.replace("_", " ").capitalize(), 40) or "Check"),
             size="Small",
             isSubtle=True,
             spacing="None",
@@ -319,30 +368,29 @@ def _card(report: Mapping[str, Any], level: tuple[int, int, int, int], *, lean: 
     body: list[dict] = [{"type": "Container", "style": style, "bleed": True, "items": header_items}]
 
     facts = []
+    short = 60 if lean else 160
 
-    def fact(name: str, value: Any, limit: int = 160) -> None:
-        text = _clip(value, 60 if lean else limit)
+    def fact(name: str, text: str) -> None:
+        """``text`` is card Markdown: report values in it went through :func:`_md`."""
         if text:
             facts.append({"title": name, "value": text})
 
-    fact("Model", subject.get("model"))
-    fact("Version", subject.get("version"))
+    fact("Model", _md(subject.get("model"), short))
+    fact("Version", _md(subject.get("version"), short))
     if subject.get("alias"):
-        fact("Alias", subject.get("alias"))
+        fact("Alias", _md(subject.get("alias"), short))
     if subject.get("stage"):
-        fact("Stage", subject.get("stage"))
-    fact("Trigger", _trigger_line(trigger), 240)
-    fact("Run", subject.get("run_id"))
-    fact("Registry", subject.get("registry"))
-    policy_name = _text(policy.get("name"))
+        fact("Stage", _md(subject.get("stage"), short))
+    fact("Trigger", _trigger_line(trigger, lean))
+    fact("Run", _md(subject.get("run_id"), short))
+    fact("Registry", _md(subject.get("registry"), short))
+    policy_name = _md(policy.get("name"), 40 if lean else 120)
     if policy_name:
         digest = _text(policy.get("digest"))
-        fact(
-            "Policy",
-            policy_name + (f" ({digest[:19]}\u2026)" if len(digest) > 20 else f" ({digest})" if digest else ""),
-        )
-    fact("Report", _text(report.get("report_id"))[:16])
-    fact("Checked", report.get("generated_at"), 40)
+        digest_text = _md(digest[:19]) + "\u2026" if len(digest) > 20 else _md(digest)
+        fact("Policy", policy_name + (f" ({digest_text})" if digest_text else ""))
+    fact("Report", _md(_text(report.get("report_id"))[:16]))
+    fact("Checked", _md(report.get("generated_at"), 40))
     if facts:
         body.append({"type": "FactSet", "facts": facts, "spacing": "Medium"})
 
@@ -364,7 +412,7 @@ def _card(report: Mapping[str, Any], level: tuple[int, int, int, int], *, lean: 
             summary = _rest_summary(rest, len(shown))
             model, version = _text(subject.get("model")), _text(subject.get("version"))
             if model and version and not lean:
-                summary += f" Full report: evidence-gate reports --model {_clip(model, 80)} --version {_clip(version, 20)}"
+                summary += f" Full report: evidence-gate reports --model {_md(model, 80)} --version {_md(version, 20)}"
             body.append(_tb(summary, isSubtle=True, separator=True, spacing="Medium"))
 
     expired = report.get("expired_waivers") if isinstance(report.get("expired_waivers"), list) else []
@@ -381,7 +429,7 @@ def _card(report: Mapping[str, Any], level: tuple[int, int, int, int], *, lean: 
     notes = report.get("notes") if isinstance(report.get("notes"), list) else []
     if notes and not lean:
         for note in notes[:3]:
-            body.append(_tb(_clip(note, 200), isSubtle=True, size="Small", spacing="Small"))
+            body.append(_tb(_md(note, 200), isSubtle=True, size="Small", spacing="Small"))
 
     ui = _registry_ui(subject, links)
     actions = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 SAMPLE_REPORT = {
     "schema": "evidence-gate/report/v1",
@@ -139,3 +140,54 @@ def many_findings(n: int, text_len: int = 1500) -> list[dict]:
             }
         )
     return out
+
+
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def shown(markdown: str) -> str:
+    """A card text as a reader sees it once Markdown has removed the backslash escapes.
+
+    CommonMark: a backslash before ASCII punctuation stands for that character. Only for texts
+    the card escaped (:func:`shared.sinks.teams._md`), which hold no other Markdown."""
+    return _MD_ESCAPE.sub(r"\1", markdown)
+
+
+# Report texts that are Markdown if taken as such: emphasis, links, images, code, autolinks, a list.
+MARKDOWN_MODEL = "credit_risk_v2 **prod**"
+MARKDOWN_TITLE = "**Urgent**: _retrain_ now"
+MARKDOWN_MESSAGE = "See [the runbook](http://evil.example/phish) or ![x](http://evil.example/p.png) *today*"
+MARKDOWN_REMEDY = "Re-run `train_job` with __force__; <https://evil.example/auto>"
+MARKDOWN_REASON = "[approved](http://evil.example/ok) by _security_"
+MARKDOWN_ALIAS = "champion_*"
+
+
+def markdown_report() -> dict:
+    """A failing report whose registry and finding texts all look like Markdown."""
+    report = make_report(verdict="fail")
+    report["subject"] = {**report["subject"], "model": MARKDOWN_MODEL, "alias": MARKDOWN_ALIAS}
+    report["trigger"] = {**report["trigger"], "event_type": "model_version.transitioned_to_production"}
+    report["findings"] = [
+        {
+            "rule_id": "LIN-002",
+            "severity": "error",
+            "title": MARKDOWN_TITLE,
+            "message": MARKDOWN_MESSAGE,
+            "remediation": MARKDOWN_REMEDY,
+            "evidence": {},
+            "waived": False,
+        },
+        {
+            "rule_id": "EVD-004",
+            "severity": "warning",
+            "title": "- not a list",
+            "message": "1. not a numbered list",
+            "remediation": "# not a heading",
+            "evidence": {},
+            "waived": True,
+            "waiver": {"reason": MARKDOWN_REASON, "approver": "bob_smith", "expires": "2027-03-31"},
+        },
+    ]
+    report["expired_waivers"] = [{"rule": "LIN-004", "model": "credit_*", "expires": "2026-10-01"}]
+    report["links"] = {"version": None, "run": None}
+    return report

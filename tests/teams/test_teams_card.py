@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 
-from shared.sinks.teams import MAX_BODY_BYTES, MAX_FINDINGS, build_card, serialise
+from shared.sinks.teams import MAX_BODY_BYTES, MAX_FINDINGS, _md, build_card, serialise
 
-from .helpers import RULES, make_report, many_findings
+from .helpers import (
+    MARKDOWN_MESSAGE,
+    MARKDOWN_MODEL,
+    MARKDOWN_REASON,
+    MARKDOWN_REMEDY,
+    MARKDOWN_TITLE,
+    RULES,
+    make_report,
+    many_findings,
+    markdown_report,
+    shown,
+)
 
 
 def card_of(body: dict) -> dict:
     return body["attachments"][0]["content"]
 
 
-def texts(node) -> list[str]:
-    """Every text a reader sees: TextBlock texts, fact titles/values, action titles."""
+def markdown_texts(node) -> list[str]:
+    """Every text of the card as written: TextBlock texts, fact titles/values (all Markdown), action titles."""
     out: list[str] = []
     if isinstance(node, dict):
         if node.get("type") == "TextBlock":
@@ -26,11 +38,16 @@ def texts(node) -> list[str]:
         if "value" in node and isinstance(node["value"], str):
             out.append(node["value"])
         for value in node.values():
-            out.extend(texts(value))
+            out.extend(markdown_texts(value))
     elif isinstance(node, list):
         for item in node:
-            out.extend(texts(item))
+            out.extend(markdown_texts(item))
     return out
+
+
+def texts(node) -> list[str]:
+    """Every text a reader sees: the card's texts with their Markdown escapes resolved."""
+    return [shown(t) for t in markdown_texts(node)]
 
 
 def all_text(body: dict) -> str:
@@ -46,7 +63,7 @@ def finding_heads(card: dict) -> list[tuple[str, str]]:
     heads = []
     for c in finding_containers(card):
         cols = c["items"][0]["columns"]
-        heads.append((cols[0]["items"][0]["text"], cols[1]["items"][0]["text"]))
+        heads.append((shown(cols[0]["items"][0]["text"]), shown(cols[1]["items"][0]["text"])))
     return heads
 
 
@@ -78,8 +95,9 @@ def test_workflows_envelope(sample_report):
                 "run_id": "keen_ant_1",
             }
         ),
+        markdown_report(),
     ],
-    ids=["fail", "warn", "no-links", "60-findings", "expired-waivers", "run-subject"],
+    ids=["fail", "warn", "no-links", "60-findings", "expired-waivers", "run-subject", "markdown-texts"],
 )
 def test_card_validates_against_official_1_4_schema(report, card_validator):
     card = card_of(build_card(report))
@@ -121,7 +139,7 @@ def test_verdict_header_colour_and_facts(sample_report):
     assert verdict_block["text"] == "FAIL: credit-risk-scorer version 17"
     assert verdict_block["color"] == "Attention" and verdict_block["size"] == "Large"
     assert header["items"][2]["text"] == "2 errors \u00b7 1 warning \u00b7 1 info \u00b7 1 waived"
-    facts = {f["title"]: f["value"] for f in card["body"][1]["facts"]}
+    facts = {f["title"]: shown(f["value"]) for f in card["body"][1]["facts"]}
     assert facts["Model"] == "credit-risk-scorer"
     assert facts["Version"] == "17"
     assert facts["Stage"] == "Production"
@@ -249,3 +267,121 @@ def test_every_rule_id_appears_somewhere_even_when_summarised():
     text = all_text(build_card(make_report(findings=findings)))
     for rule in RULES:
         assert rule in text
+
+
+# ----------------------------------------------------------------------------------------------
+# Markdown: report texts are escaped, the card's own words are not
+# ----------------------------------------------------------------------------------------------
+
+_MARKUP = set("*_[]`")
+
+
+def unescaped_markup(markdown: str) -> list[str]:
+    """Characters of ``* _ [ ] `` ` `` that Markdown would read as formatting (not backslash-escaped)."""
+    found, i = [], 0
+    while i < len(markdown):
+        if markdown[i] == "\\" and i + 1 < len(markdown):
+            i += 2
+            continue
+        if markdown[i] in _MARKUP:
+            found.append(markdown[i])
+        i += 1
+    return found
+
+
+def test_report_texts_are_markdown_escaped_in_the_card():
+    card = card_of(build_card(markdown_report()))
+    model = r"credit\_risk\_v2 \*\*prod\*\*"
+    header = card["body"][0]["items"]
+    assert header[0]["text"] == "Evidence Gate \u00b7 Promotion check"  # our own words, as written
+    assert header[1]["text"] == f"FAIL: {model} version 17"
+    assert header[2]["text"] == "1 error \u00b7 0 warnings \u00b7 0 info \u00b7 1 waived"
+    facts = {f["title"]: f["value"] for f in card["body"][1]["facts"]}
+    assert facts["Model"] == model
+    assert facts["Alias"] == r"champion\_\*"
+    assert facts["Trigger"] == (
+        r"Databricks Model Registry webhook: model\_version.transitioned\_to\_production at 2026-11-20T09:15:02Z"
+    )
+    assert card["fallbackText"] == f"Evidence Gate FAIL: {model} version 17 (1 error \u00b7 0 warnings \u00b7 0 info \u00b7 1 waived)"
+    first, waived = (markdown_texts(c) for c in finding_containers(card))
+    assert first == [
+        "ERROR",
+        "LIN-002",
+        r"\*\*Urgent\*\*: \_retrain\_ now",
+        r"See \[the runbook\](http://evil.example/phish) or !\[x\](http://evil.example/p.png) \*today\*",
+        r"Fix: Re-run \`train\_job\` with \_\_force\_\_; \<https://evil.example/auto>",
+    ]
+    assert waived == [
+        "WARNING (waived)",
+        "EVD-004",
+        r"\- not a list",  # would be a list item
+        r"1\. not a numbered list",  # would be a numbered list
+        r"Fix: \# not a heading",
+        r"Waived: \[approved\](http://evil.example/ok) by \_security\_, approved by bob\_smith, until 2027-03-31",
+    ]
+    assert r"LIN-004 for credit\_\* (expired 2026-10-01)" in "\n".join(markdown_texts(card))
+    # ... and a reader sees exactly the report's texts
+    shown_texts = texts(card)
+    for original in (MARKDOWN_MODEL, MARKDOWN_TITLE, MARKDOWN_MESSAGE, f"Fix: {MARKDOWN_REMEDY}"):
+        assert original in shown_texts
+    assert any(t.startswith(f"Waived: {MARKDOWN_REASON}, approved by bob_smith") for t in shown_texts)
+
+
+def _hostile(value, keep: frozenset[str], counter=None, key: str | None = None):
+    """Every string of a report (but those under a key in ``keep``) replaced by a unique Markdown text."""
+    counter = counter if counter is not None else itertools.count(1)
+    if key in keep:
+        return value
+    if isinstance(value, dict):
+        return {k: _hostile(v, keep, counter, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hostile(v, keep, counter) for v in value]
+    if isinstance(value, str):
+        n = next(counter)
+        return f"*x_{n}_* [**a**](http://evil.example/{n}) `c` - 1. #"
+    return value
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [frozenset({"verdict", "check", "source", "severity"}), frozenset()],
+    ids=["known-kinds", "everything"],
+)
+def test_no_report_text_reaches_the_card_unescaped(keep, card_validator):
+    """Whatever the report says, in any field the card shows, no Markdown formatting comes of it.
+
+    ``known-kinds`` keeps the fields the card turns into its own words (verdict, check, trigger
+    source, severity); ``everything`` replaces those too (the card shows unknown ones as given)."""
+    report = make_report(notes=["a note"], findings=many_findings(12, text_len=60))
+    report["subject"]["alias"] = "champion"
+    report["findings"][0]["waiver"] = {"reason": "r", "approver": "a", "expires": "2027-01-01"}
+    card = card_of(build_card(_hostile(report, keep)))
+    assert not list(card_validator.iter_errors(card))
+    written = markdown_texts(card) + [card["fallbackText"]]
+    assert len([t for t in written if "evil.example" in t]) >= 10  # the hostile texts are shown...
+    leaks = {t: unescaped_markup(t) for t in written if unescaped_markup(t)}
+    assert not leaks  # ... and none of them formats
+
+
+def test_texts_are_shortened_before_they_are_escaped():
+    """Shortened first, then escaped: an escape is never cut in half into a stray backslash."""
+    assert _md("*" * 100, 10) == "\\*" * 9 + "\u2026"
+    assert _md("  a\n\n- b\r\n# c  ") == "a - b # c"  # no line, so no block, can start inside a text
+
+
+def test_markdown_heavy_texts_still_fit_the_budget(card_validator):
+    """Escaping can triple a text's serialised size (``*`` -> ``\\*`` -> JSON ``\\\\*``): still under budget."""
+    findings = many_findings(60, text_len=100)
+    for f in findings:
+        f["title"], f["message"], f["remediation"] = "*_[" * 100, "]`\\*" * 600, "_" * 2000
+    report = make_report(
+        findings=findings,
+        subject={**make_report()["subject"], "model": "_" * 5000, "version": "*" * 500},
+        expired_waivers=[{"rule": "LIN-005", "model": "*" * 2000, "expires": "2020-01-01"}] * 300,
+        notes=["_" * 10_000] * 50,
+    )
+    body = build_card(report)
+    assert len(serialise(body)) < MAX_BODY_BYTES
+    card = card_of(body)
+    assert not list(card_validator.iter_errors(card))
+    assert card["body"][0]["items"][1]["text"].startswith("FAIL: \\_\\_\\_")

@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from shared.evidence.collect import collect_run, collect_version
 from shared.evidence.model import Evidence, VersionEvidence
 from shared.evidence.registry import RegistryClient, display_uri
+from shared.jobs import JobRun
 from shared.links import ui_links
 from shared.policy import EffectivePolicy, Policy
 from shared.policy.waivers import apply_waivers
 from shared.report import Subject, Trigger, build_report
 from shared.rules import catalog
-from shared.rules.base import CheckContext, Deployment, JobFailure
+from shared.rules.base import CheckContext, Deployment
 from shared.sinks.store import ReportStore
 
 
@@ -65,7 +66,7 @@ class Engine:
         effective = self.policy.for_model("")
         return self._evaluate(CheckContext("run", evidence, effective, self.clock()), subject, trigger)
 
-    def job_failed(self, registry: str, job: JobFailure, *, trigger: Trigger) -> dict:
+    def job_failed(self, registry: str, job: JobRun, *, trigger: Trigger) -> dict:
         """JOB-001: the platform told us a training job failed; nothing to fetch."""
         evidence = Evidence(registry=display_uri(registry))
         subject = Subject("run", evidence.registry, run_id=job.run_id)

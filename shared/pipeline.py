@@ -151,11 +151,8 @@ def process(event: RegistryEvent, engine=None) -> Outcome:
             return Outcome("skipped", reason)
         checks = [((lambda r=r: engine.check_run(registry, r, trigger=trigger)), None, None, r) for r in run_ids]
     elif event.action == JOB_FAILED:
-        from shared.rules.base import JobFailure
-
         job = event.job
-        failure = JobFailure(platform=job.platform, run_id=job.run_id, job_name=job.job_name, job_id=job.job_id, task=job.task)
-        checks = [(lambda: engine.job_failed(registry, failure, trigger=trigger), None, None, job.run_id)]
+        checks = [(lambda: engine.job_failed(registry, job, trigger=trigger), None, None, job.run_id)]
     elif event.action == DEPLOYED:
         checks = [((lambda m=m, v=v: engine.deployed(registry, m, v, event.service or "", trigger=trigger)), m, v, None)
                   for m, v in event.deployed]

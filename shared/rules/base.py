@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import ClassVar, Literal
 
 from shared.evidence.model import Evidence
+from shared.jobs import JobRun
 from shared.policy.model import EffectivePolicy
 
 Severity = Literal["error", "warning", "info"]
@@ -18,16 +19,8 @@ RUN_LEVEL_CHECKS: frozenset[str] = frozenset({"registration", "promotion", "run"
 PROMOTION_ONLY: frozenset[str] = frozenset({"promotion"})
 
 
-@dataclass(frozen=True)
-class JobFailure:
-    """A training job or run that ended failed (Azure ML RunStatusChanged, Databricks jobs.on_failure)."""
-
-    platform: str
-    run_id: str
-    job_name: str | None = None
-    job_id: str | None = None
-    status: str = "failed"
-    task: str | None = None
+JobFailure = JobRun
+"""The former name of :class:`shared.jobs.JobRun` here; tests/engine/test_rules.py still uses it."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +39,7 @@ class CheckContext:
     evidence: Evidence
     policy: EffectivePolicy
     now: datetime
-    job: JobFailure | None = None
+    job: JobRun | None = None  # job_failure: the run that failed (Azure ML RunStatusChanged, Databricks jobs.on_failure)
     deployment: Deployment | None = None
 
 

@@ -14,8 +14,9 @@ class Job001JobFailed(Rule):
             return
         name = f"'{job.job_name}' " if job.job_name else ""
         task = f" (task {job.task})" if job.task else ""
+        status = job.status or "failed"  # a job_failure check is about a failed run
         yield Hit(
-            f"Training job {name}run {job.run_id}{task} ended {job.status} on {job.platform}.",
+            f"Training job {name}run {job.run_id}{task} ended {status} on {job.platform}.",
             {"platform": job.platform, "run_id": job.run_id, "job_id": job.job_id, "job_name": job.job_name,
-             "status": job.status, "task": job.task},
+             "status": status, "task": job.task},
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.errors import EvidenceGateError
+from shared.jobs import JobRun
 
 # What the pipeline does with an event.
 REGISTRATION = "registration"  # check a new model version
@@ -30,16 +31,6 @@ class ConfigurationError(EvidenceGateError):
 
 
 @dataclass(frozen=True)
-class JobInfo:
-    platform: str
-    run_id: str
-    job_id: str | None = None
-    job_name: str | None = None
-    task: str | None = None
-    parent_run_id: str | None = None
-
-
-@dataclass(frozen=True)
 class RegistryEvent:
     """One normalised event, whatever platform sent it."""
 
@@ -56,7 +47,7 @@ class RegistryEvent:
     stage: str | None = None
     tag_keys: tuple[str, ...] = ()
     run_ids: tuple[str, ...] = ()  # MLflow run ids to check (RUN)
-    job: JobInfo | None = None  # Databricks job run (RUN: search its runs; JOB_FAILED)
+    job: JobRun | None = None  # Databricks job run (RUN: search its runs; JOB_FAILED), Azure ML run (JOB_FAILED)
     deployed: tuple[tuple[str, str], ...] = ()
     service: str | None = None
     reason: str | None = None  # IGNORED

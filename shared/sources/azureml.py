@@ -21,7 +21,8 @@ from typing import Any
 
 from shared import settings
 from shared.errors import BadInput
-from shared.sources import DEPLOYED, JOB_FAILED, REGISTRATION, RUN, ConfigurationError, JobInfo, RegistryEvent, ignored
+from shared.jobs import JobRun
+from shared.sources import DEPLOYED, JOB_FAILED, REGISTRATION, RUN, ConfigurationError, RegistryEvent, ignored
 from shared.sources._parse import lower_keys, obj, text
 
 log = logging.getLogger(__name__)
@@ -121,9 +122,9 @@ def parse_envelope(envelope: Any) -> RegistryEvent:
         status = text(data.get("runstatus"), "data.runStatus", required=False) or "failed"
         if status.lower() != "failed":
             return ignored(SOURCE, short, f"run status '{status[:40]}' needs no check", event_id)
-        job = JobInfo(platform="azureml", run_id=run_id,
-                      job_name=text(data.get("experimentname"), "data.experimentName", required=False),
-                      job_id=text(data.get("experimentid"), "data.experimentId", required=False))
+        job = JobRun(platform="azureml", run_id=run_id, status="failed",
+                     job_name=text(data.get("experimentname"), "data.experimentName", required=False),
+                     job_id=text(data.get("experimentid"), "data.experimentId", required=False))
         return RegistryEvent(action=JOB_FAILED, job=job, **common)
 
     # ModelDeployed

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shared import settings
-from shared.sources import JOB_FAILED, RUN, JobInfo, RegistryEvent, ignored
+from shared.jobs import JobRun
+from shared.sources import JOB_FAILED, RUN, RegistryEvent, ignored
 from shared.sources._parse import load_json, obj, text
 from shared.sources.signatures import verify_basic
 
@@ -32,12 +33,13 @@ def parse(body: bytes | str) -> RegistryEvent:
     job = obj(payload.get("job") if payload.get("job") is not None else {}, "job")
     task = payload.get("task")
     task_key = text(obj(task, "task").get("task_key"), "task.task_key", required=False) if task is not None else None
-    info = JobInfo(
+    info = JobRun(
         platform="databricks",
         run_id=text(run.get("run_id"), "run.run_id"),
         parent_run_id=text(run.get("parent_run_id"), "run.parent_run_id", required=False),
         job_id=text(job.get("job_id"), "job.job_id", required=False),
         job_name=text(job.get("name"), "job.name", required=False),
+        status="succeeded" if event_type == "jobs.on_success" else "failed",
         task=task_key,
     )
     event_id = f"{info.job_id or '-'}:{info.run_id}:{event_type}"

@@ -20,7 +20,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RENDER_DIR = ROOT / "tests" / "teams" / "render"
 BUNDLE = RENDER_DIR / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.min.js"
-MARKDOWN_IT = RENDER_DIR / "node_modules" / "markdown-it" / "dist" / "markdown-it.min.js"
 CARD_WIDTH = 560
 
 

@@ -54,3 +54,9 @@ class PolicyError(EvidenceGateError):
         self.problem = problem
         where = f"{source}: {path}" if path else source
         super().__init__(f"{where}: {problem}")
+
+
+class NotFoundInRegistry(Exception):
+    """The registry answered that an entity does not exist: evidence (a finding, or
+    :class:`SubjectNotFound` for the subject itself), never an outage. Internal to the evidence
+    collection; not an :class:`EvidenceGateError`, it never reaches a caller."""

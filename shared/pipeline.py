@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 
 from shared import settings, telemetry
-from shared.errors import RegistryUnavailable, SubjectNotFound, VersionNotReady
+from shared.errors import NotFoundInRegistry, RegistryUnavailable, SubjectNotFound, VersionNotReady
 from shared.sources import DEPLOYED, IGNORED, JOB_FAILED, PROMOTION, REGISTRATION, RUN, TAG_SET, RegistryEvent
 
 log = logging.getLogger("evidence_gate.pipeline")
@@ -267,8 +267,6 @@ def summary(report: dict, stored: bool) -> dict:
 
 def _current_target(engine, registry: str, event: RegistryEvent, effective) -> tuple[str | None, str | None, str | None]:
     """The protected alias or stage the version holds now (approval tag set: re-check that promotion)."""
-    from shared.evidence.registry import NotFoundInRegistry
-
     client = engine.client_factory(registry)
     try:
         mv = client.get_model_version(event.model, event.version)

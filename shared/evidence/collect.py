@@ -16,18 +16,19 @@ from typing import Protocol
 
 import yaml
 
-from shared.errors import SubjectNotFound, VersionNotReady
+from shared.errors import NotFoundInRegistry, SubjectNotFound, VersionNotReady
 from shared.evidence.model import (
     LOG_MODEL_HISTORY_TAG,
     Evidence,
     GateHistory,
+    LoggedModelInfo,
     ModelArtifacts,
     PreviousHolder,
     Promotion,
     RunEvidence,
     VersionEvidence,
 )
-from shared.evidence.registry import LoggedModelInfo, NotFoundInRegistry, RegistryClient
+from shared.evidence.registry import RegistryClient
 
 _LOGGED_MODEL_SOURCE = re.compile(r"^models:/(m-[0-9A-Za-z]+)/?$")
 _RUNS_SOURCE = re.compile(r"^runs:/([^/]+)/?(.*)$")

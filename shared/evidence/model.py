@@ -93,6 +93,15 @@ class VersionEvidence:
     aliases: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class LoggedModelInfo:
+    """An MLflow 3 LoggedModel: where its artifacts are and the run that produced it."""
+
+    model_id: str
+    artifact_location: str | None
+    source_run_id: str | None
+
+
 @dataclass
 class RegisteredModelEvidence:
     name: str

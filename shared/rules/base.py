@@ -19,8 +19,6 @@ RUN_LEVEL_CHECKS: frozenset[str] = frozenset({"registration", "promotion", "run"
 PROMOTION_ONLY: frozenset[str] = frozenset({"promotion"})
 
 
-JobFailure = JobRun
-"""The former name of :class:`shared.jobs.JobRun` here; tests/engine/test_rules.py still uses it."""
 
 
 @dataclass(frozen=True)

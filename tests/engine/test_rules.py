@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from shared.engine import Engine
+from shared.jobs import JobRun
 from shared.policy import load_policy
 from shared.report import Trigger
 from shared.rules import catalog
-from shared.rules.base import JobFailure
 from tests.engine.conftest import rule_ids
 
 PROMOTE = {"alias": "champion"}
@@ -190,7 +190,7 @@ def test_metric_above_its_maximum(scenarios, registry, store, tmp_path):
 
 
 def test_job_001_fires_on_a_failed_job_and_not_on_a_completed_run(scenarios, engine, registry):
-    failed = engine.job_failed(registry, JobFailure("databricks", "41847992357944", "train-churn", "281874479417551"),
+    failed = engine.job_failed(registry, JobRun(platform="databricks", run_id="41847992357944", job_name="train-churn", job_id="281874479417551"),
                                trigger=Trigger("databricks-jobs", "jobs.on_failure"))
     assert rule_ids(failed) == {"JOB-001"}
     assert failed["verdict"] == "warn"

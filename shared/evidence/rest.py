@@ -53,7 +53,6 @@ class HttpFailure(Exception):
 
     def __init__(self, response: requests.Response):
         self.status = response.status_code
-        self.retry_after = _seconds(response.headers.get("Retry-After"))
         try:
             body = response.json()
         except ValueError:
@@ -113,7 +112,7 @@ class RestBackend:
                           " or MLFLOW_TRACKING_TOKEN")
             else:
                 reason = f"HTTP {exc.status}"
-            return RegistryUnavailable(self.uri, f"{what}: {reason}", retry_after=exc.retry_after)
+            return RegistryUnavailable(self.uri, f"{what}: {reason}")
         if isinstance(exc, requests.RequestException):
             return RegistryUnavailable(self.uri, f"{what}: {_connection_reason(exc)}")
         if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError)):  # an answer we cannot read
@@ -249,13 +248,6 @@ def _pairs(items) -> dict[str, str]:
 
 def _int(value) -> int | None:
     return int(value) if value is not None else None
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: the client's own backoff applies
 
 
 def _connection_reason(exc: requests.RequestException) -> str:

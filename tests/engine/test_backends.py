@@ -171,3 +171,13 @@ def test_a_check_through_the_rest_backend_never_imports_mlflow(scenarios, regist
     out = subprocess.run([sys.executable, "-c", code], cwd=os.getcwd(), capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"verdict": "pass", "requests": 6, "mlflow": []}
+
+
+def test_retry_after_is_honoured_up_to_a_cap():
+    """A registry asking for a long pause does not hold a webhook for it: the wait is capped and
+    the event is answered 503 (redelivered) once the retries are spent."""
+    from shared.evidence.rest import MAX_RETRY_AFTER, _Retry
+
+    retry = _Retry(total=2, respect_retry_after_header=True)
+    assert retry.parse_retry_after("1") == 1
+    assert retry.parse_retry_after("3600") == MAX_RETRY_AFTER <= 15

@@ -181,6 +181,9 @@ def _outage_reason(exc: Exception) -> str:
         return "connection refused"
     if "RemoteDisconnected" in text or "Connection aborted" in text or "ConnectionResetError" in text:
         return "connection reset"
+    if "Databricks credential configuration failed" in text:
+        return ("Databricks credentials not configured: set DATABRICKS_HOST with DATABRICKS_CLIENT_ID and"
+                " DATABRICKS_CLIENT_SECRET (or a managed identity / profile databricks-sdk can use)")
     code = getattr(exc, "error_code", None)
     if code and code != "INTERNAL_ERROR":
         return code

@@ -181,3 +181,13 @@ def test_retry_after_is_honoured_up_to_a_cap():
     retry = _Retry(total=2, respect_retry_after_header=True)
     assert retry.parse_retry_after("1") == 1
     assert retry.parse_retry_after("3600") == MAX_RETRY_AFTER <= 15
+
+
+def test_missing_databricks_credentials_say_so(monkeypatch, tmp_path):
+    """Without any Databricks configuration the check is unavailable (retried, never a finding),
+    and the reason says what to configure instead of looking like an outage."""
+    for key in [k for k in os.environ if k.startswith("DATABRICKS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.databrickscfg
+    with pytest.raises(RegistryUnavailable, match="Databricks credentials not configured: set DATABRICKS_HOST"):
+        RegistryClient("databricks").get_model_version("churn-model", "1")

@@ -9,6 +9,7 @@ import pytest
 from demo.stack import MlflowServer
 from tests.support.kit import RegistryKit
 from tests.support.proxy import CountingProxy
+from tests.support.reports import sample_report
 
 # Keep failures fast in tests: the registry client's retry budget is tested explicitly.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -47,3 +48,9 @@ def store(tmp_path):
     from shared.sinks.store import ReportStore
 
     return ReportStore(str(tmp_path / "reports.sqlite"))
+
+
+@pytest.fixture()
+def report() -> dict:
+    """The repository's sample failing report (tests/fixtures/report-fail.json), a fresh copy."""
+    return sample_report()

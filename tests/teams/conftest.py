@@ -25,12 +25,6 @@ def sample_report() -> dict:
     return make_report()
 
 
-@pytest.fixture
-def repo_fixture_report() -> dict:
-    """The repository's own sample failing report (tests/fixtures/report-fail.json)."""
-    return json.loads((REPO / "tests" / "fixtures" / "report-fail.json").read_text("utf-8"))
-
-
 @pytest.fixture(scope="session")
 def card_validator() -> jsonschema.Draft6Validator:
     """Validator for the official Adaptive Cards 1.4 JSON schema.

@@ -115,8 +115,8 @@ def test_schema_rejects_what_teams_would_not_render(sample_report, card_validato
     assert list(card_validator.iter_errors(card))
 
 
-def test_repo_sample_report(repo_fixture_report, card_validator):
-    body = build_card(repo_fixture_report)
+def test_repo_sample_report(report, card_validator):
+    body = build_card(report)
     card = card_of(body)
     assert not list(card_validator.iter_errors(card))
     text = all_text(body)

@@ -90,8 +90,8 @@ def test_release_manager_reads_the_card(chromium, bundle, tmp_path, sample_repor
     assert text.index("FAIL") < text.index("GOV-002") < text.index("LIN-005") < text.index("GOV-004")
 
 
-def test_repo_sample_report_renders(chromium, bundle, tmp_path, repo_fixture_report):
-    result = render(build_card(repo_fixture_report), chromium, bundle, tmp_path)
+def test_repo_sample_report_renders(chromium, bundle, tmp_path, report):
+    result = render(build_card(report), chromium, bundle, tmp_path)
     assert result["ok"] and result["errors"] == []
     for expected in ("FAIL: churn-model version 4", "champion", "GOV-001", "SEC-001", "Open run in MLflow UI"):
         assert expected in result["text"]

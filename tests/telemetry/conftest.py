@@ -8,12 +8,9 @@ statsbeat disabled: their export failures are harmless and nothing leaves the ma
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -28,7 +25,6 @@ from shared import telemetry
 DUMMY_CONNECTION_STRING = (
     "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/"
 )
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "report-fail.json"
 _INSTRUMENTATIONS = (
     "azure_sdk", "django", "fastapi", "flask", "psycopg2", "requests", "urllib", "urllib3", "httpx",
 )
@@ -85,8 +81,3 @@ def otel_pipeline() -> Pipeline:
 def pipeline(otel_pipeline: Pipeline) -> Pipeline:
     otel_pipeline.clear()
     return otel_pipeline
-
-
-@pytest.fixture
-def report() -> dict:
-    return copy.deepcopy(json.loads(FIXTURE.read_text()))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import azure.monitor.opentelemetry
 import pytest
 
 from shared import telemetry
+from tests.support.reports import SAMPLE_REPORT
 
 CS = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/"
 
@@ -63,6 +63,5 @@ def test_recording_without_configuration_is_a_harmless_no_op(tmp_path):
     )
     env = {k: v for k, v in os.environ.items()
            if k not in ("APPLICATIONINSIGHTS_CONNECTION_STRING", "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY")}
-    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "report-fail.json"
-    result = subprocess.run([sys.executable, "-c", code, str(fixture)], capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-c", code, str(SAMPLE_REPORT)], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr

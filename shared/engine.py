@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from shared.errors import VersionNotReady
 from shared.evidence.collect import collect_run, collect_version
 from shared.evidence.model import Evidence, VersionEvidence
 from shared.evidence.registry import RegistryClient, display_uri
@@ -53,6 +54,8 @@ class Engine:
             history=self.store,
             version_evidence=version_evidence,
         )
+        if not promoting:
+            self._wait_for_running_run(client.uri, evidence, effective.running_run_wait_minutes)
         subject = Subject("model_version", client.uri, model, version,
                           evidence.run.run_id if evidence.run else None, alias, stage)
         check = "promotion" if promoting else "registration"
@@ -85,6 +88,20 @@ class Engine:
         return self._evaluate(ctx, subject, trigger)
 
     # -- evaluation --------------------------------------------------------------------------
+    def _wait_for_running_run(self, registry: str, evidence: Evidence, wait_minutes: int) -> None:
+        """A version registered inside its still-running run (``log_model(registered_model_name=...)``)
+        is checked once the run has ended: until ``wait_minutes`` after the registration it is not
+        ready (transient: redelivered, or retried by the next reconcile sweep); after that LIN-002
+        reports the run as not finished."""
+        run, mv = evidence.run, evidence.version
+        if run is None or not run.found or run.status not in ("RUNNING", "SCHEDULED") or not wait_minutes:
+            return
+        registered = mv.creation_timestamp
+        if registered is None or self.clock().timestamp() * 1000 - registered >= wait_minutes * 60_000:
+            return
+        raise VersionNotReady(registry, mv.name, mv.version, run_id=run.run_id, run_status=run.status,
+                              wait_minutes=wait_minutes)
+
     def _evaluate(self, ctx: CheckContext, subject: Subject, trigger: Trigger) -> dict:
         findings = evaluate_rules(ctx)
         active, expired = self.policy.waivers_for(subject.model or "", subject.version, ctx.now.date())

@@ -26,14 +26,21 @@ class RegistryUnavailable(EvidenceGateError):
 
 
 class VersionNotReady(RegistryUnavailable):
-    """The model version is still PENDING_REGISTRATION: check it again once it is READY."""
+    """The model version cannot be checked yet: it is still PENDING_REGISTRATION, or (for a
+    registration check) its source run is still running. Check it again later."""
 
-    def __init__(self, registry: str, model: str, version: str):
-        EvidenceGateError.__init__(
-            self, f"{model} version {version} is still PENDING_REGISTRATION in {registry}; retry later"
-        )
+    def __init__(self, registry: str, model: str, version: str, *, run_id: str | None = None,
+                 run_status: str | None = None, wait_minutes: int | None = None):
+        if run_id:
+            text = (f"{model} version {version} is not checked yet in {registry}: its source run {run_id} is still"
+                    f" {run_status} (checked once it ends, at the latest {wait_minutes} min after registration);"
+                    " retry later")
+            self.reason = "source run still running"
+        else:
+            text = f"{model} version {version} is still PENDING_REGISTRATION in {registry}; retry later"
+            self.reason = "version pending registration"
+        EvidenceGateError.__init__(self, text)
         self.registry = registry
-        self.reason = "version pending registration"
         self.retry_after = None
 
 

@@ -183,6 +183,24 @@ def test_stopped_registry_gives_503_and_no_report_then_the_report_appears(gate, 
     assert status == 200 and gate.store.count() == 1
 
 
+@pytest.fixture(scope="module")
+def running(fn_kit):
+    return fn_kit.model_version(unique("mlf-running"), run_status="RUNNING")
+
+
+def test_a_version_whose_run_is_still_running_is_503_until_the_run_ends(gate, fn_kit, running):
+    """Registered inside the run: MLflow's redelivery (or reconcile) checks it once the run ended."""
+    trained = running
+    body = created(trained)
+    resp = gate.post("mlflow_webhook", body, mlflow_headers(body, delivery_id="run-still-going"))
+    status, out = answer(resp)
+    assert status == 503 and out["error"] == "registry_unavailable" and "still RUNNING" in out["message"]
+    assert gate.store.count() == 0
+    fn_kit.client.set_terminated(trained.run_id, "FINISHED")
+    status, out = answer(gate.post("mlflow_webhook", body, mlflow_headers(body, delivery_id="run-still-going")))
+    assert status == 200 and out["status"] == "checked" and "LIN-002" not in out["reports"][0]["findings"]
+
+
 def test_connection_reset_is_also_503(gate, versions):
     body = created(versions[0])
     gate.proxy.always = Fault(reset=True)

@@ -120,11 +120,13 @@ class RateLimiter:
 
     def describe(self) -> str:
         """``100/s`` (one bucket for all) or ``registry 30/s, tracking 100/s, search 5/s``."""
-        rates = {api: b.rate for api, b in self.buckets.items()}
-        fmt = lambda rate: "no limit" if rate <= 0 else f"{rate:g}/s"  # noqa: E731
         if len({id(b) for b in self.buckets.values()}) == 1:
-            return fmt(rates[REGISTRY])
-        return ", ".join(f"{api} {fmt(rates[api])}" for api in API_CLASSES)
+            return _rate_text(self.buckets[REGISTRY].rate)
+        return ", ".join(f"{api} {_rate_text(self.buckets[api].rate)}" for api in API_CLASSES)
+
+
+def _rate_text(rate: float) -> str:
+    return "no limit" if rate <= 0 else f"{rate:g}/s"
 
 
 def default_limiter(uri: str) -> RateLimiter:

@@ -14,8 +14,9 @@ import tempfile
 from shared.errors import BadInput, NotFoundInRegistry, RegistryUnavailable
 from shared.evidence.model import DatasetRef, LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
 
-_NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
-_BAD_INPUT_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "MALFORMED_REQUEST", "INVALID_STATE"}
+# MLflow API error codes, as both backends receive them
+NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
+BAD_INPUT_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "MALFORMED_REQUEST", "INVALID_STATE"}
 
 
 class MlflowBackend:
@@ -155,14 +156,31 @@ def version_from_entity(mv) -> VersionEvidence:
 
 def translate(uri: str, what: str, exc: Exception) -> Exception:
     """The MLflow client's error as ours: not found (evidence), bad input, or an outage."""
-    code = getattr(exc, "error_code", None)
-    if code in _NOT_FOUND_CODES:
-        return NotFoundInRegistry(f"{what}: {first_line(exc)}")
-    if code in _BAD_INPUT_CODES:
-        return BadInput(f"{what} was refused by {uri}: {first_line(exc)}")
+    return api_error(uri, what, getattr(exc, "error_code", None), first_line(exc), _outage_reason(exc))
+
+
+def api_error(uri: str, what: str, code: str | None, message: str, outage_reason: str) -> Exception:
+    """An MLflow API error as ours (both backends): the error code says "does not exist"
+    (evidence) or "malformed" (bad input); anything else is an outage, for ``outage_reason``."""
+    if code in NOT_FOUND_CODES:
+        return NotFoundInRegistry(f"{what}: {message}")
+    if code in BAD_INPUT_CODES:
+        return BadInput(f"{what} was refused by {uri}: {message}")
     if code == "ENDPOINT_NOT_FOUND":
         return BadInput(f"{uri} does not serve the MLflow API ({what} answered 404)")
-    return RegistryUnavailable(uri, f"{what}: {_outage_reason(exc)}")
+    return RegistryUnavailable(uri, f"{what}: {outage_reason}")
+
+
+def connection_reason(text: str) -> str | None:
+    """``timed out`` / ``connection refused`` / ``connection reset`` from an HTTP library's error
+    text (which embeds the URL, so it is never shown itself), or None."""
+    if "timeout" in text.lower() or "timed out" in text.lower():
+        return "timed out"
+    if "NewConnectionError" in text or "Connection refused" in text:
+        return "connection refused"
+    if "RemoteDisconnected" in text or "Connection aborted" in text or "ConnectionResetError" in text:
+        return "connection reset"
+    return None
 
 
 _WS = re.compile(r"\s+")
@@ -175,12 +193,9 @@ def _outage_reason(exc: Exception) -> str:
     status = _TOO_MANY.search(text)
     if status:
         return "rate limited (HTTP 429)" if status.group(1) == "429" else f"HTTP {status.group(1)}"
-    if "timeout" in text.lower() or "timed out" in text.lower():
-        return "timed out"
-    if "NewConnectionError" in text or "Connection refused" in text:
-        return "connection refused"
-    if "RemoteDisconnected" in text or "Connection aborted" in text or "ConnectionResetError" in text:
-        return "connection reset"
+    connection = connection_reason(text)
+    if connection:
+        return connection
     if "Databricks credential configuration failed" in text:
         return ("Databricks credentials not configured: set DATABRICKS_HOST with DATABRICKS_CLIENT_ID and"
                 " DATABRICKS_CLIENT_SECRET (or a managed identity / profile databricks-sdk can use)")

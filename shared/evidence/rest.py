@@ -31,15 +31,13 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from shared.errors import BadInput, NotFoundInRegistry, RegistryUnavailable
+from shared.errors import BadInput, RegistryUnavailable
 from shared.evidence import mlflow_client
 from shared.evidence.model import DatasetRef, LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
 
 API = "/api/2.0/mlflow"
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 MAX_RETRY_AFTER = 10.0  # seconds; a longer Retry-After ends the retries sooner (the event is redelivered)
-_NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
-_BAD_INPUT_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "MALFORMED_REQUEST", "INVALID_STATE"}
 _TRUE = {"true", "1", "yes"}
 
 
@@ -99,20 +97,8 @@ class RestBackend:
     def translate(self, what: str, exc: Exception) -> Exception:
         """An error of this backend as ours: not found (evidence), bad input, or an outage."""
         if isinstance(exc, HttpFailure):
-            if exc.error_code in _NOT_FOUND_CODES:
-                return NotFoundInRegistry(f"{what}: {exc.message}")
-            if exc.error_code in _BAD_INPUT_CODES:
-                return BadInput(f"{what} was refused by {self.uri}: {mlflow_client.first_line(exc)}")
-            if exc.status == 404:
-                return BadInput(f"{self.uri} does not serve the MLflow API ({what} answered 404)")
-            if exc.status == 429:
-                reason = "rate limited (HTTP 429)"
-            elif exc.status in (401, 403):
-                reason = (f"not authorized (HTTP {exc.status}): check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
-                          " or MLFLOW_TRACKING_TOKEN")
-            else:
-                reason = f"HTTP {exc.status}"
-            return RegistryUnavailable(self.uri, f"{what}: {reason}")
+            code = exc.error_code or ("ENDPOINT_NOT_FOUND" if exc.status == 404 else None)  # 404 without an MLflow error
+            return mlflow_client.api_error(self.uri, what, code, mlflow_client.first_line(exc), _status_reason(exc.status))
         if isinstance(exc, requests.RequestException):
             return RegistryUnavailable(self.uri, f"{what}: {_connection_reason(exc)}")
         if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError)):  # an answer we cannot read
@@ -250,18 +236,22 @@ def _int(value) -> int | None:
     return int(value) if value is not None else None
 
 
+def _status_reason(status: int) -> str:
+    if status == 429:
+        return "rate limited (HTTP 429)"
+    if status in (401, 403):
+        return f"not authorized (HTTP {status}): check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN"
+    return f"HTTP {status}"
+
+
 def _connection_reason(exc: requests.RequestException) -> str:
     """A short reason without the URL (requests' texts embed it)."""
-    text = str(exc)
-    if isinstance(exc, requests.Timeout) or "timed out" in text.lower():
+    if isinstance(exc, requests.Timeout):
         return "timed out"
-    if "NewConnectionError" in text or "Connection refused" in text:
-        return "connection refused"
-    if "RemoteDisconnected" in text or "Connection aborted" in text or "ConnectionResetError" in text:
-        return "connection reset"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS handshake failed"
-    return "connection failed"
+    reason = mlflow_client.connection_reason(str(exc))
+    if reason:
+        return reason
+    return "TLS handshake failed" if isinstance(exc, requests.exceptions.SSLError) else "connection failed"
 
 
 class _Retry(Retry):

@@ -1,9 +1,10 @@
 """The one place HTTP deliveries are answered (DESIGN.md "HTTP answers").
 
-413 body over :data:`MAX_BODY_BYTES` · 401 signature/credentials · 400 malformed (JSON error
-body) · 503 registry unavailable, version not ready, Service Bus send failed or a setting
-missing (the sender retries) · 200 checked, skipped or ignored (with the reason). Never a 500
-for bad input. Imports of the engine stay lazy: ``import function_app`` must be cheap.
+413 body over :data:`MAX_BODY_BYTES`; any other refusal is the error's own HTTP status and code
+(:mod:`shared.errors`): 401 signature/credentials, 400 malformed (JSON error body), 503 with
+``Retry-After`` for everything the sender should retry (registry unavailable, version not ready,
+Service Bus or state store down, a setting missing); 200 checked, skipped or ignored (with the
+reason). Never a 500 for bad input. Imports of the engine stay lazy: ``import function_app`` must be cheap.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from collections.abc import Callable, Mapping
 
 import azure.functions as func
 
-from shared.errors import BadInput, PolicyError, RegistryUnavailable
-from shared.sources import ConfigurationError, RegistryEvent, Unauthorized
+from shared.errors import EvidenceGateError
+from shared.sources import RegistryEvent
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: registry webhooks are a few hundred bytes
 RETRY_AFTER_SECONDS = 30
@@ -33,39 +34,36 @@ def error(status: int, code: str, message: str, headers: Mapping[str, str] | Non
 
 
 def answer(req: func.HttpRequest, name: str, receive: Callable[[Mapping[str, str], bytes], RegistryEvent]) -> func.HttpResponse:
-    """Verify and parse the delivery with ``receive(headers, body)``, run the pipeline, answer."""
-    from shared.sinks.servicebus import PublishError
+    """Verify and parse the delivery with ``receive(headers, body)``, run the pipeline, answer.
 
+    Every refusal comes from the error's own attributes (:mod:`shared.errors`): its HTTP status,
+    its ``code`` and, when the sender should retry, a ``Retry-After``."""
     body = req.get_body() or b""
     if len(body) > MAX_BODY_BYTES:
         logger.warning("%s: refused a %d byte body (limit %d)", name, len(body), MAX_BODY_BYTES)
         return error(413, "too_large", f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
     try:
         event = receive(req.headers, body)
-    except Unauthorized as exc:
-        logger.warning("%s: delivery refused: %s", name, exc)
-        return error(401, "unauthorized", str(exc))
-    except BadInput as exc:
-        logger.warning("%s: malformed delivery: %s", name, exc)
-        return error(400, "bad_input", str(exc))
+    except EvidenceGateError as exc:
+        return refusal(name, "delivery", exc)
 
     from shared import pipeline
 
     try:
         outcome = pipeline.process(event)
-    except BadInput as exc:  # e.g. a registry that refuses the model name
-        logger.warning("%s: %s: %s", name, event.describe(), exc)
-        return error(400, "bad_input", str(exc))
-    except RegistryUnavailable as exc:
-        logger.warning("%s: %s: %s (sender will retry)", name, event.describe(), exc)
-        retry = str(int(exc.retry_after)) if exc.retry_after else str(RETRY_AFTER_SECONDS)
-        return error(503, "registry_unavailable", str(exc), {"Retry-After": retry})
-    except PublishError as exc:
-        logger.error("%s: %s: %s", name, event.describe(), exc)
-        return error(503, "sink_unavailable", str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    except (ConfigurationError, PolicyError) as exc:
-        logger.error("%s: not configured: %s", name, exc)
-        return error(503, "not_configured", str(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    except EvidenceGateError as exc:
+        return refusal(name, event.describe(), exc)
     logger.info("%s: %s: %s", name, event.describe(), outcome.status,
                 extra={"event_id": event.event_id, "reports": len(outcome.reports), "duplicates": outcome.duplicates})
     return json_response(200, {"event_id": event.event_id, "event_type": event.event_type, **outcome.body()})
+
+
+def refusal(name: str, what: str, exc: EvidenceGateError) -> func.HttpResponse:
+    """The HTTP answer for an error: its status and code; ``Retry-After`` when the sender should
+    retry (the error's own hint, else :data:`RETRY_AFTER_SECONDS`)."""
+    headers = {}
+    if exc.retry:
+        headers["Retry-After"] = str(int(exc.retry_after)) if exc.retry_after else str(RETRY_AFTER_SECONDS)
+    level = logging.WARNING if exc.transient or exc.http_status < 500 else logging.ERROR
+    logger.log(level, "%s: %s: %s%s", name, what, exc, " (sender will retry)" if exc.retry else "")
+    return error(exc.http_status, exc.code, str(exc), headers)

@@ -4,9 +4,10 @@ Both schemas: ``func.EventGridEvent`` (Event Grid) and ``func.CloudEvent`` (Clou
 ModelRegistered -> registration check; RunCompleted -> run check; RunStatusChanged (failed) ->
 JOB-001; ModelDeployed -> DEP-001 for every ``name:version`` in ``ModelIds``.
 
-Transient conditions (registry unavailable, version not ready, Service Bus down, a missing
-setting) raise, so Event Grid redelivers; poison input is logged and the function returns
-normally, so it is not redelivered.
+An error the sender should retry (``retry`` in :mod:`shared.errors`: registry unavailable,
+version not ready, Service Bus or state store down, a missing setting) raises, so Event Grid
+redelivers; any other (poison input, a refused name) is logged and the function returns normally,
+so the event is completed and not redelivered.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 
 import azure.functions as func
 
-from shared.errors import BadInput
+from shared.errors import BadInput, EvidenceGateError
 from shared.sources import azureml
 
 logger = logging.getLogger("evidence_gate.azureml_events")
@@ -36,9 +37,12 @@ def azureml_events(event: func.EventGridEvent) -> None:
 
     try:
         outcome = pipeline.process(parsed)
-    except BadInput as exc:
+    except EvidenceGateError as exc:
+        if exc.retry:
+            logger.warning("azureml_events: %s: %s (Event Grid will redeliver)", parsed.describe(), exc,
+                           extra={"event_id": event_id})
+            raise
         logger.error("azureml_events: %s dropped: %s", parsed.describe(), exc, extra={"event_id": event_id})
         return
-    # RegistryUnavailable, VersionNotReady, PublishError, ConfigurationError, PolicyError propagate.
     logger.info("azureml_events: %s: %s", parsed.describe(), outcome.status,
                 extra={"event_id": event_id, "reports": len(outcome.reports), "reason": outcome.reason})

@@ -4,7 +4,7 @@ The subscription receives the non-pass reports of the findings topic. Outcomes:
 
 * card posted (2xx), a pass report, a malformed body, an unset webhook URL, or a 4xx other than
   429 from Teams: the function returns, so the message is completed (no poison loop);
-* 429, 5xx, timeout or connection error: :class:`shared.sinks.teams.TeamsTransientError` is
+* 429, 5xx, timeout or connection error: :class:`shared.sinks.teams.TeamsUnavailable` is
   raised, so Service Bus redelivers the message and dead-letters it after the max delivery count.
 
 `function_app.py` registers this blueprint with ``app.register_functions(notify_teams.bp)``.
@@ -79,6 +79,6 @@ def notify_teams(msg: func.ServiceBusMessage) -> None:
         logger.error("notify_teams: %s; card not posted", exc, extra=extra)
         return
 
-    result = notifier.notify(report)  # TeamsTransientError propagates: Service Bus redelivers
+    result = notifier.notify(report)  # TeamsUnavailable propagates: Service Bus redelivers
     extra.update(outcome=result.outcome, status=result.status)
     logger.info("notify_teams: %s", result.outcome, extra=extra)

@@ -11,9 +11,9 @@ import logging
 import sys
 
 from shared import settings
-from shared.errors import BadInput, PolicyError, RegistryUnavailable, SubjectNotFound
+from shared.errors import EXIT_UNAVAILABLE, EXIT_USAGE, BadInput, EvidenceGateError
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAIL = 0, 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -254,12 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (BadInput, PolicyError, SubjectNotFound) as exc:
+    except EvidenceGateError as exc:
         print(f"evidence-gate: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except RegistryUnavailable as exc:
-        print(f"evidence-gate: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return exc.exit_code
     except KeyboardInterrupt:
         print("evidence-gate: interrupted", file=sys.stderr)
         return 130

@@ -9,8 +9,8 @@
   set (the topic drops duplicates by ``message_id``), and always the local store, which is the
   embedded sink without Service Bus and the engine's memory with it (``save`` drops duplicate
   report ids). Service Bus is sent to first, so a failed publish is retried on redelivery.
-- Transient conditions (:class:`RegistryUnavailable`, :class:`VersionNotReady`,
-  :class:`PublishError`) propagate: the caller answers 503 / raises so the sender redelivers.
+- Errors (:mod:`shared.errors`) propagate; the caller answers from the error's attributes
+  (HTTP status, ``retry``), so transient ones are redelivered.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 
 from shared import settings, telemetry
-from shared.errors import NotFoundInRegistry, RegistryUnavailable, SubjectNotFound, VersionNotReady
+from shared.errors import ConfigurationError, NotFoundInRegistry, RegistryUnavailable, SubjectNotFound
 from shared.sources import DEPLOYED, IGNORED, JOB_FAILED, PROMOTION, REGISTRATION, RUN, TAG_SET, RegistryEvent
 
 log = logging.getLogger("evidence_gate.pipeline")
@@ -216,8 +216,6 @@ def resolve_registry(event: RegistryEvent) -> str:
         from shared.sources.azureml import azureml_tracking_uri
 
         return azureml_tracking_uri(event.workspace)
-    from shared.sources import ConfigurationError
-
     raise ConfigurationError(f"no registry for {event.source} events: set MLFLOW_TRACKING_URI")
 
 
@@ -234,9 +232,7 @@ def _checked(event: RegistryEvent, registry: str, run_check, model, version, not
         try:
             report = run_check()
         except RegistryUnavailable as exc:
-            kind = "not_ready" if isinstance(exc, VersionNotReady) else (
-                "rate_limited" if "429" in str(exc.reason) else "unavailable")
-            telemetry.record_registry_error(registry, kind)
+            telemetry.record_registry_error(registry, exc.telemetry_kind)
             raise
         if notes:
             report["notes"] = [*report.get("notes", []), *notes]

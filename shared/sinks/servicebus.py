@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import settings
-from shared.errors import EvidenceGateError
+from shared.errors import PublishError
 from shared.telemetry import safe_registry
 
 if TYPE_CHECKING:
@@ -59,12 +59,6 @@ _LEVELS: tuple[tuple[int, int | None, int | None], ...] = (
     (0, 0, 0),
 )
 _SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
-
-
-class PublishError(EvidenceGateError):
-    """Publishing to Service Bus failed. Transient: do not acknowledge the event, let it be redelivered."""
-
-    transient = True
 
 
 class Sender(Protocol):

@@ -17,7 +17,7 @@ Limits this module works within:
   remediations, waiver reasons, event types, ...) goes through :func:`_md`, which escapes the
   Markdown that TextBlock and Fact texts are rendered with; only the card's own words are written
   as they are (see :func:`_md` for what is escaped and why);
-* the trigger answers 202 (queued). 429 and 5xx are transient: :class:`TeamsTransientError`
+* the trigger answers 202 (queued). 429 and 5xx are transient: :class:`TeamsUnavailable`
   is raised so Service Bus redelivers (and dead-letters after its max delivery count); any
   other 4xx is logged and the message completed, so a bad card never loops.
 
@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from shared.errors import TeamsUnavailable
 
 logger = logging.getLogger("evidence_gate.teams")
 
@@ -493,19 +495,6 @@ Transport = Callable[[str, bytes, Mapping[str, str]], tuple[int, Mapping[str, st
 Raises :class:`OSError` (``urllib.error.URLError`` is one) when the request could not be made."""
 
 
-class TeamsTransientError(Exception):
-    """Teams could not take the card now (429, 5xx, timeout, connection error): retry later.
-
-    Raised out of the Service Bus triggered function so the message is redelivered (and
-    dead-lettered after the subscription's max delivery count). Never carries the URL.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
 @dataclass(frozen=True)
 class NotifyResult:
     outcome: str
@@ -615,7 +604,7 @@ class TeamsNotifier:
         except Exception as exc:  # noqa: BLE001 - URLError, timeouts, refused or reset connections
             reason = self._scrub(f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}")
             logger.warning("teams: post failed (%s); will be retried", reason, extra=log_extra)
-            raise TeamsTransientError(f"Teams webhook unreachable ({reason})") from None
+            raise TeamsUnavailable(f"Teams webhook unreachable ({reason})") from None
 
         log_extra["status"] = status
         if 200 <= status < 300:
@@ -632,7 +621,7 @@ class TeamsNotifier:
             )
             if retry_after and self._backoff_cap > 0:
                 self._sleep(min(retry_after, self._backoff_cap))
-            raise TeamsTransientError(f"Teams webhook answered HTTP {status}", status=status, retry_after=retry_after)
+            raise TeamsUnavailable(f"Teams webhook answered HTTP {status}", status=status, retry_after=retry_after)
         snippet = self._scrub(bytes(payload or b"")[:300].decode("utf-8", "replace"))
         logger.error(
             "teams: HTTP %s from the webhook; card dropped, not retried: %s",
@@ -672,7 +661,7 @@ def notify_pending(store: Any, notifier: TeamsNotifier, limit: int = 5) -> dict[
     for report in store.unnotified(limit):
         try:
             result = notifier.notify(report)
-        except TeamsTransientError:
+        except TeamsUnavailable:
             counts["retry"] += 1
             break
         counts[result.outcome] = counts.get(result.outcome, 0) + 1

@@ -2,14 +2,13 @@
 
 Each parser takes what the platform sent and either returns a ``RegistryEvent`` or raises
 :class:`shared.errors.BadInput`; nothing else escapes (the parsers are fuzzed). Signature and
-credential checks live in :mod:`shared.sources.signatures` and raise :class:`Unauthorized`.
+credential checks live in :mod:`shared.sources.signatures` and raise :class:`shared.errors.Unauthorized`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.errors import EvidenceGateError
 from shared.jobs import JobRun
 
 # What the pipeline does with an event.
@@ -20,14 +19,6 @@ RUN = "run"  # run-level rules for completed runs (ids, or Databricks job run id
 JOB_FAILED = "job_failed"  # JOB-001
 DEPLOYED = "deployed"  # DEP-001 for each (model, version)
 IGNORED = "ignored"  # nothing to check; ``reason`` says why
-
-
-class Unauthorized(EvidenceGateError):
-    """The delivery's signature or credentials are missing, wrong or stale (HTTP 401)."""
-
-
-class ConfigurationError(EvidenceGateError):
-    """A setting needed to handle the event is missing; the operator has to fix it (retry later)."""
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from shared import settings
-from shared.errors import BadInput
+from shared.errors import BadInput, ConfigurationError
 from shared.jobs import JobRun
-from shared.sources import DEPLOYED, JOB_FAILED, REGISTRATION, RUN, ConfigurationError, RegistryEvent, ignored
+from shared.sources import DEPLOYED, JOB_FAILED, REGISTRATION, RUN, RegistryEvent, ignored
 from shared.sources._parse import lower_keys, obj, text
 
 log = logging.getLogger(__name__)

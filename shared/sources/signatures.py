@@ -14,7 +14,7 @@ import hmac
 import time
 from collections.abc import Mapping
 
-from shared.sources import Unauthorized
+from shared.errors import Unauthorized
 
 MLFLOW_SIGNATURE_HEADER = "X-MLflow-Signature"
 MLFLOW_TIMESTAMP_HEADER = "X-MLflow-Timestamp"

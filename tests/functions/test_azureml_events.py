@@ -10,8 +10,8 @@ import pytest
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
-from shared.errors import BadInput, RegistryUnavailable
-from shared.sources import ConfigurationError, azureml
+from shared.errors import BadInput, ConfigurationError, RegistryUnavailable
+from shared.sources import azureml
 from tests.functions.conftest import payload, unique
 from tests.support.proxy import Fault
 

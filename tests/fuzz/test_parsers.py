@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.errors import BadInput
-from shared.sources import RegistryEvent, Unauthorized, azureml, databricks_jobs, databricks_registry, mlflow, signatures
+from shared.errors import BadInput, Unauthorized
+from shared.sources import RegistryEvent, azureml, databricks_jobs, databricks_registry, mlflow, signatures
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WORKSPACE = ("/subscriptions/0000/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws")

@@ -11,7 +11,7 @@ import azure.functions as func
 import pytest
 
 import handlers.notify_teams as notify_module
-from shared.sinks.teams import TeamsTransientError
+from shared.errors import TeamsUnavailable
 
 from .conftest import REPO
 from .helpers import make_report
@@ -76,7 +76,7 @@ def test_decorated_object_is_callable_too(webhook, monkeypatch, sample_report):
 def test_transient_answers_raise_so_service_bus_redelivers(fn, webhook, monkeypatch, sample_report, status):
     monkeypatch.setenv("TEAMS_WEBHOOK_URL", webhook.url)
     webhook.answer(status)
-    with pytest.raises(TeamsTransientError):
+    with pytest.raises(TeamsUnavailable):
         fn.get_user_function()(message(sample_report))
     # the redelivery is posted
     fn.get_user_function()(message(sample_report))
@@ -126,7 +126,7 @@ def test_url_never_in_function_logs_or_errors(fn, webhook, monkeypatch, caplog, 
     errors = []
     fn.get_user_function()(message(sample_report))
     webhook.answer(500, body=webhook.url.encode())
-    with pytest.raises(TeamsTransientError) as info:
+    with pytest.raises(TeamsUnavailable) as info:
         fn.get_user_function()(message(make_report(report_id="1" * 64)))
     errors.append(repr(info.value))
     webhook.answer(400, body=webhook.url.encode())

@@ -8,10 +8,10 @@ import traceback
 
 import pytest
 
+from shared.errors import TeamsUnavailable
 from shared.sinks.teams import (
     MAX_BODY_BYTES,
     TeamsNotifier,
-    TeamsTransientError,
     build_card,
     notifier_from_settings,
 )
@@ -54,7 +54,7 @@ def test_sixty_findings_body_on_the_wire_is_under_24kb(webhook):
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 def test_throttling_and_server_errors_raise_for_redelivery(webhook, sample_report, status):
     webhook.answer(status)
-    with pytest.raises(TeamsTransientError) as info:
+    with pytest.raises(TeamsUnavailable) as info:
         TeamsNotifier(webhook.url).notify(sample_report)
     assert info.value.status == status
     assert len(webhook.requests) == 1  # one attempt: Service Bus owns the retries
@@ -63,12 +63,12 @@ def test_throttling_and_server_errors_raise_for_redelivery(webhook, sample_repor
 def test_retry_after_paces_the_redelivery(webhook, sample_report):
     webhook.answer(429, {"Retry-After": "3"})
     waits: list[float] = []
-    with pytest.raises(TeamsTransientError) as info:
+    with pytest.raises(TeamsUnavailable) as info:
         TeamsNotifier(webhook.url, sleep=waits.append).notify(sample_report)
     assert info.value.retry_after == 3.0
     assert waits == [3.0]
     webhook.answer(429, {"Retry-After": "300"})
-    with pytest.raises(TeamsTransientError):
+    with pytest.raises(TeamsUnavailable):
         TeamsNotifier(webhook.url, sleep=waits.append, backoff_cap=10).notify(sample_report)
     assert waits == [3.0, 10]
 
@@ -76,7 +76,7 @@ def test_retry_after_paces_the_redelivery(webhook, sample_report):
 def test_redelivery_after_a_transient_error_posts(webhook, sample_report):
     webhook.answer(503)
     notifier = TeamsNotifier(webhook.url)
-    with pytest.raises(TeamsTransientError):
+    with pytest.raises(TeamsUnavailable):
         notifier.notify(sample_report)
     assert notifier.notify(sample_report).outcome == "posted"
     assert len(webhook.requests) == 2
@@ -98,14 +98,14 @@ def test_connection_refused_is_transient(sample_report):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/workflows/x/triggers/manual/paths/invoke?sig=SECRET-SIG-refused"
-    with pytest.raises(TeamsTransientError) as info:
+    with pytest.raises(TeamsUnavailable) as info:
         TeamsNotifier(url).notify(sample_report)
     assert "SECRET-SIG" not in str(info.value)
 
 
 def test_timeout_is_transient(webhook, sample_report):
     webhook.delay = 1.5
-    with pytest.raises(TeamsTransientError):
+    with pytest.raises(TeamsUnavailable):
         TeamsNotifier(webhook.url, timeout=0.3).notify(sample_report)
 
 
@@ -147,7 +147,7 @@ def test_the_url_is_never_logged_raised_or_shown(webhook, sample_report, caplog)
     notifier.notify(sample_report)  # 202
     for status in (429, 500):
         webhook.answer(status, {"Retry-After": "1"}, body=webhook.url.encode())
-        with pytest.raises(TeamsTransientError) as info:
+        with pytest.raises(TeamsUnavailable) as info:
             notifier.notify(make_report(report_id=f"{status:064x}"))
         texts += [str(info.value), repr(info.value), "".join(traceback.format_exception(info.value))]
     # A 400 whose body echoes the URL (as some gateways do): the log line must not carry it.
@@ -155,7 +155,7 @@ def test_the_url_is_never_logged_raised_or_shown(webhook, sample_report, caplog)
     assert notifier.notify(make_report(report_id="4" * 64)).outcome == "dropped"
 
     webhook.delay = 1.0
-    with pytest.raises(TeamsTransientError) as info:
+    with pytest.raises(TeamsUnavailable) as info:
         TeamsNotifier(webhook.url, timeout=0.2).notify(make_report(report_id="5" * 64))
     texts += [str(info.value), "".join(traceback.format_exception(info.value))]
 

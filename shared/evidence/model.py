@@ -145,6 +145,17 @@ class GateHistory:
     newer_passed_versions: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """One piece of evidence that could not be read, and retrying will not change that (EVD-008):
+    what it is, why, and what to configure so that the next check reads it."""
+
+    what: str
+    reason: str
+    fix: str
+    location: str | None = None
+
+
 @dataclass
 class Evidence:
     registry: str
@@ -155,6 +166,7 @@ class Evidence:
     registered_model: RegisteredModelEvidence | None = None
     promotion: Promotion | None = None
     history: GateHistory = field(default_factory=GateHistory)
+    unreadable: list[Unreadable] = field(default_factory=list)
     registry_requests: int = 0
 
     def digest(self) -> str:

@@ -39,6 +39,11 @@ class RunEvidence:
     tags: dict[str, str] = field(default_factory=dict)
     datasets: list[DatasetRef] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)  # names at the artifact root; dirs end with "/"
+    # What the platform itself records about the run, beyond MLflow's tags (filled by the
+    # platform's backend; None: the platform says nothing):
+    code_version: str | None = None  # e.g. a Databricks job's git_source commit, an Azure ML job's git property
+    launched_by_job: bool | None = None  # True: a scheduled/submitted job (never interactive); False: a notebook session
+    user_ids: list[str] = field(default_factory=list)  # other identities of the run's author (object id, UPN)
 
     @property
     def source_type(self) -> str | None:
@@ -49,7 +54,7 @@ class RunEvidence:
         for key in GIT_COMMIT_TAGS:
             if self.tags.get(key):
                 return self.tags[key]
-        return None
+        return self.code_version
 
 
 @dataclass
@@ -91,6 +96,8 @@ class VersionEvidence:
     creation_timestamp: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
+    owner: str | None = None  # the registry's native owner field (Unity Catalog)
+    user_ids: list[str] = field(default_factory=list)  # other identities of whoever registered it (object id, UPN)
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,7 @@ class RegisteredModelEvidence:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # alias -> version
     latest_versions: dict[str, str] = field(default_factory=dict)  # stage -> version
+    owner: str | None = None  # the registry's native owner field (Unity Catalog)
 
     @property
     def newest_version(self) -> str | None:
@@ -126,11 +134,22 @@ class PreviousHolder:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Approval:
+    """An approval the registry itself records (e.g. a Databricks transition request to the
+    target stage, approved): GOV-001 evidence next to the approval tag, its approver for GOV-002."""
+
+    approver: str
+    source: str  # e.g. "transition_request"
+    at: int | None = None  # epoch ms
+
+
 @dataclass
 class Promotion:
     alias: str | None = None
     stage: str | None = None
     previous: PreviousHolder | None = None
+    approvals: list[Approval] = field(default_factory=list)
 
     @property
     def target(self) -> str:

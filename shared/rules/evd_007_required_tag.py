@@ -15,4 +15,6 @@ class Evd007RequiredTag(Rule):
         for tag in ctx.policy.required_tags:
             if tag in mv.tags or (rm is not None and tag in rm.tags):
                 continue
+            if tag == "owner" and (mv.owner or (rm is not None and rm.owner)):
+                continue  # the registry's native owner field (Unity Catalog) is the owner
             yield Hit(f"Neither version {mv.version} nor the registered model {mv.name} has the tag '{tag}'.", {"tag": tag})

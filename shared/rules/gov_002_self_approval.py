@@ -21,14 +21,15 @@ class Gov002SelfApproval(Rule):
     checks = PROMOTION_ONLY
 
     def evaluate(self, ctx, params):
-        mv, run = ctx.evidence.version, ctx.evidence.run
-        approver = (mv.tags.get(ctx.policy.approval_tag) or "").strip()
-        if not approver:
-            return
-        authors = [("registered the version", mv.user_id)]
+        mv, run, promotion = ctx.evidence.version, ctx.evidence.run, ctx.evidence.promotion
+        approvers = [(mv.tags.get(ctx.policy.approval_tag) or "").strip()]
+        approvers += [a.approver.strip() for a in (promotion.approvals if promotion else [])]
+        authors = [("registered the version", mv.user_id)] + [("registered the version", i) for i in mv.user_ids]
         if run is not None and run.found:
             authors += [("ran the training", run.user), ("ran the training", run.tags.get("mlflow.user"))]
-        for role, author in authors:
-            if same_person(approver, author):
-                yield Hit(f"The approver '{approver}' also {role}.", {"approver": approver, "role": role})
-                return
+            authors += [("ran the training", i) for i in run.user_ids]
+        for approver in filter(None, approvers):
+            for role, author in authors:
+                if same_person(approver, author):
+                    yield Hit(f"The approver '{approver}' also {role}.", {"approver": approver, "role": role})
+                    return

@@ -12,7 +12,7 @@ class Lin006InteractiveSource(Rule):
 
     def evaluate(self, ctx, params):
         run = ctx.evidence.run
-        if run is None or not run.found:
+        if run is None or not run.found or run.launched_by_job:
             return
         interactive = {s.upper() for s in params["interactive_sources"]}
         source_type = (run.source_type or "").upper()

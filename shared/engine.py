@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from shared.errors import VersionNotReady
 from shared.evidence.collect import collect_run, collect_version
-from shared.evidence.model import Evidence, VersionEvidence
+from shared.evidence.model import Evidence, Unreadable, VersionEvidence
 from shared.evidence.registry import RegistryClient, display_uri
 from shared.jobs import JobRun
 from shared.links import ui_links
@@ -74,6 +74,22 @@ class Engine:
         evidence = Evidence(registry=display_uri(registry))
         subject = Subject("run", evidence.registry, run_id=job.run_id)
         ctx = CheckContext("job_failure", evidence, self.policy.for_model(""), self.clock(), job=job)
+        return self._evaluate(ctx, subject, trigger)
+
+    def unverifiable(self, registry: str, model: str, version: str | int, *, reason: str, hours: float,
+                     trigger: Trigger, alias: str | None = None, stage: str | None = None) -> dict:
+        """EVD-008 for a version the gate could not check for longer than the policy allows
+        (``unverifiable_after_hours``): the registry stayed unavailable. Nothing is fetched."""
+        version = str(version)
+        shown = display_uri(registry)
+        what = f"{model} version {version}" + (f" (promotion to {'alias ' + alias if alias else 'stage ' + str(stage)})"
+                                                if alias or stage else "")
+        evidence = Evidence(registry=shown, unreadable=[Unreadable(
+            part="version", what=what, reason=f"the registry stayed unavailable for {hours:.0f} h ({reason})",
+            fix="check the registry's availability and Evidence Gate's access to it; the version is checked again"
+                " by the next sweeps")])
+        subject = Subject("model_version", shown, model, version, None, alias, stage)
+        ctx = CheckContext("unverifiable", evidence, self.policy.for_model(model), self.clock())
         return self._evaluate(ctx, subject, trigger)
 
     def deployed(self, registry: str, model: str, version: str | int, service: str, *, trigger: Trigger) -> dict:

@@ -250,6 +250,10 @@ def deliver(report: dict, event_id: str | None, engine=None) -> bool:
     stored = engine.store.save(report) if engine.store is not None else True
     if not stored:
         log.info("report %s already stored (duplicate delivery)", report["report_id"])
+    elif engine.store is not None:
+        from shared.reconcile import remember_unreadable
+
+        remember_unreadable(engine.store, report)
     return stored
 
 

@@ -19,8 +19,15 @@ and lost webhook deliveries are covered.
   listing is known to be complete (:func:`listing_is_complete`): open-source servers leave only
   the aliases out, so versions holding an alias are fetched; Unity Catalog's listing has no tags,
   aliases or model id, and the other kinds are unverified, so they are always fetched.
-- The watermark only moves past versions that were checked: a version whose registry was
-  unavailable (or still pending registration) holds it back, and the next sweep retries it.
+- No sweep stalls on one version: the watermark moves past every version listed, and a version
+  that could not be checked (registry unavailable, not ready: any error whose ``retry`` is set) is
+  remembered in the store and retried by later sweeps with backoff (1, 2, 4 ... 60 minutes). After
+  the policy's ``unverifiable_after_hours`` (default 24) it gets a report saying it could not be
+  checked (check ``unverifiable``, EVD-008) instead of silence.
+- A report with EVD-008 (evidence that could not be read) is checked again hourly by the sweeps
+  (:data:`RECHECK_MS`), so fixing the access clears it without anyone re-running anything; a
+  re-check that finds the same is not delivered again (no repeated Teams cards).
+- Every check of a sweep has its own deadline, ``EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ from datetime import UTC, datetime
 
 from shared import settings, telemetry
 from shared.errors import BadInput, EvidenceGateError, RegistryUnavailable
-from shared.evidence.registry import API_CLASSES, REGISTRY, SEARCH, TRACKING, RegistryClient
+from shared.evidence.deadline import DEFAULT_RECONCILE_SECONDS
+from shared.evidence.registry import API_CLASSES, REGISTRY, SEARCH, TRACKING, RegistryClient, _seconds
 from shared.sources import PROMOTION, REGISTRATION, RegistryEvent
 
 log = logging.getLogger("evidence_gate.reconcile")
@@ -49,6 +57,9 @@ DEFAULT_WORKERS = 8
 # 120 (tracking) and 7 (search)
 DATABRICKS_RATES = {REGISTRY: 30.0, TRACKING: 100.0, SEARCH: 5.0}
 DEFAULT_RATE = 100.0  # requests/s, all classes together, for every other registry kind
+RECHECK_MS = 60 * 60 * 1000  # a report with EVD-008 is checked again after an hour
+MAX_BACKOFF_MS = 60 * 60 * 1000  # a version that stays unavailable: retried after 1, 2, 4 ... at most 60 min
+UNREADABLE_RULE = "EVD-008"
 
 
 def registry_kind(uri: str) -> str:
@@ -136,8 +147,37 @@ def default_limiter(uri: str) -> RateLimiter:
     return RateLimiter.shared(DEFAULT_RATE)
 
 
+def reconcile_deadline_seconds() -> float:
+    """``EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS``: the deadline of each check of a sweep."""
+    return _seconds("EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS", DEFAULT_RECONCILE_SECONDS)
+
+
 def rate_limited_factory(limiter: RateLimiter) -> Callable[[str], RegistryClient]:
-    return functools.partial(RegistryClient, before_request=limiter.acquire)
+    return functools.partial(RegistryClient, before_request=limiter.acquire, deadline=reconcile_deadline_seconds())
+
+
+def pending_key(model: str, version: str, target: str | None = None) -> str:
+    return f"{model}\x1f{version}\x1f{target or ''}"
+
+
+def _signature(report: dict) -> list:
+    return sorted([f["rule_id"], f["message"]] for f in report["findings"] if not f["waived"])
+
+
+def remember_unreadable(store, report: dict, now_ms: int | None = None) -> None:
+    """A model-version report with an unwaived EVD-008 is checked again in an hour (by reconcile)."""
+    subject = report.get("subject") or {}
+    if subject.get("kind") != "model_version" or report.get("check") not in ("registration", "promotion"):
+        return
+    if not any(f["rule_id"] == UNREADABLE_RULE and not f["waived"] for f in report["findings"]):
+        return
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    target = subject.get("alias") or subject.get("stage")
+    key = pending_key(subject["model"], subject["version"], target)
+    store.set_pending(subject["registry"], key, {
+        "kind": "unreadable", "model": subject["model"], "version": subject["version"], "alias": subject.get("alias"),
+        "stage": subject.get("stage"), "check": report["check"], "signature": _signature(report)},
+        now_ms + RECHECK_MS)
 
 
 @dataclass
@@ -147,8 +187,10 @@ class Summary:
     checked: int = 0  # versions checked now (registration)
     already: int = 0  # versions that already had a report for this policy
     promotions: int = 0  # alias/stage holders checked now
+    rechecked: int = 0  # remembered checks done again (EVD-008 reports, versions that were unavailable)
+    unverifiable: int = 0  # versions reported as not checkable (unavailable longer than the policy allows)
     skipped: list[str] = field(default_factory=list)  # vanished or malformed
-    unavailable: list[str] = field(default_factory=list)  # transient failures: retried next sweep
+    unavailable: list[str] = field(default_factory=list)  # could not be checked now: retried by later sweeps
     rate_limits: str = ""  # RateLimiter.describe() of the sweep
     watermark_before: int | None = None
     watermark_after: int | None = None
@@ -161,10 +203,14 @@ class Summary:
     def line(self) -> str:
         text = (f"{self.registry}: {self.listed} versions listed, {self.checked} checked, {self.already} already reported,"
                 f" {self.promotions} promotions checked")
+        if self.rechecked:
+            text += f", {self.rechecked} re-checked"
+        if self.unverifiable:
+            text += f", {self.unverifiable} reported as not checkable"
         if self.skipped:
             text += f", {len(self.skipped)} skipped"
         if self.unavailable:
-            text += f", {len(self.unavailable)} unavailable (retried next sweep): {'; '.join(self.unavailable[:3])}"
+            text += f", {len(self.unavailable)} unavailable (retried by later sweeps): {'; '.join(self.unavailable[:3])}"
         return text
 
     def as_dict(self) -> dict:
@@ -195,7 +241,7 @@ def reconcile_all(**kwargs) -> list[Summary]:
     for registry in registries():
         try:
             summaries.append(reconcile_registry(registry, **kwargs))
-        except (BadInput, RegistryUnavailable) as exc:
+        except EvidenceGateError as exc:  # the versions could not even be listed
             summary = Summary(registry=registry)
             summary.unavailable.append(str(exc))
             log.warning("reconcile: %s: %s", registry, exc)
@@ -246,14 +292,12 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
 
     # The registered models first: their aliases say which listed records are incomplete (an
     # open-source server's listing leaves the aliases out), and they give the promotion holders.
-    promotion_failed = False
     registered = {}
     for name in sorted(models):
         try:
             registered[name] = client.get_registered_model(name)
-        except RegistryUnavailable as exc:
+        except RegistryUnavailable as exc:  # its holders are checked by a later sweep (the model is listed again)
             summary.unavailable.append(f"{name}: {exc}")
-            promotion_failed = True
         except Exception as exc:  # NotFoundInRegistry (deleted meanwhile), BadInput
             summary.skipped.append(f"{name}: {exc}")
     listed = {}
@@ -272,37 +316,66 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
         else:
             todo.append((mv.name, mv.version, ts))
     started = now()
-    failed_ts: list[int] = []
+    now_ms = int(started * 1000)
     lock = threading.Lock()
     total = len(todo)
     done = 0
 
-    def event(action: str, name: str, version: str, alias=None, stage=None) -> RegistryEvent:
+    def event(action: str, name: str, version: str, alias=None, stage=None, prefix="reconcile") -> RegistryEvent:
         target = alias or stage or ""
         return RegistryEvent(source=SOURCE, event_type=action, action=action, registry=registry, model=name,
                              version=version, alias=alias, stage=stage,
-                             event_id=f"reconcile:{name}:{version}:{target}".rstrip(":"))
+                             event_id=f"{prefix}:{name}:{version}:{target}".rstrip(":"))
 
     def run(ev: RegistryEvent, checker=engine):
         return pipeline.process(ev, engine=checker)
 
+    def could_not_check(name: str, version: str, alias, stage, exc: EvidenceGateError, what: str) -> None:
+        """Remember a check that failed with an error worth retrying: backoff, then unverifiable."""
+        summary.unavailable.append(f"{what}: {exc}")
+        key = pending_key(name, version, alias or stage)
+        earlier = store.get_pending(shown, key) or {}
+        first = earlier.get("first_ms", now_ms) if earlier.get("kind") == "unavailable" else now_ms
+        attempts = (earlier.get("attempts", 0) if earlier.get("kind") == "unavailable" else 0) + 1
+        reported = bool(earlier.get("reported")) and earlier.get("kind") == "unavailable"
+        bound_ms = engine.policy.for_model(name).unverifiable_after_hours * 3_600_000
+        if not reported and now_ms - first >= bound_ms:  # said once; the version is still retried after that
+            report = engine.unverifiable(registry, name, version, reason=str(getattr(exc, "reason", exc)),
+                                         hours=(now_ms - first) / 3_600_000, alias=alias, stage=stage,
+                                         trigger=_trigger_for(event("unverifiable", name, version, alias, stage)))
+            stored = pipeline.deliver(report, report["trigger"].get("event_id"), engine)
+            summary.reports.append(pipeline.summary(report, stored))
+            summary.unverifiable += 1
+            reported = True
+        store.set_pending(shown, key, {"kind": "unavailable", "model": name, "version": version, "alias": alias,
+                                       "stage": stage, "first_ms": first, "attempts": attempts, "reported": reported,
+                                       "error": str(exc)[:300]},
+                          now_ms + min(MAX_BACKOFF_MS, 60_000 * 2 ** (attempts - 1)))
+
+    def finished(name: str, version: str, alias, stage, outcome) -> None:
+        summary.reports.extend(outcome.reports)
+        if outcome.reports:  # checked: no longer "unavailable" (a report with EVD-008 is remembered by deliver)
+            key = pending_key(name, version, alias or stage)
+            if (store.get_pending(shown, key) or {}).get("kind") == "unavailable":
+                store.clear_pending(shown, key)
+
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="reconcile") as pool:
-        futures = {pool.submit(run, event(REGISTRATION, name, version), checker): (name, version, ts)
-                   for name, version, ts in todo}
+        futures = {pool.submit(run, event(REGISTRATION, name, version), checker): (name, version)
+                   for name, version, _ in todo}
         for future in as_completed(futures):
-            name, version, ts = futures[future]
+            name, version = futures[future]
             try:
                 outcome = future.result()
-                summary.reports.extend(outcome.reports)
+                finished(name, version, None, None, outcome)
                 if outcome.reports:
                     summary.checked += 1
                 else:
                     summary.skipped.append(f"{name} v{version}: {outcome.reason}")
-            except RegistryUnavailable as exc:
-                summary.unavailable.append(f"{name} v{version}: {exc}")
-                failed_ts.append(ts)
-            except EvidenceGateError as exc:  # BadInput / PolicyError for one version: report, don't block
-                summary.skipped.append(f"{name} v{version}: {exc}")
+            except EvidenceGateError as exc:
+                if exc.retry:
+                    could_not_check(name, version, None, None, exc, f"{name} v{version}")
+                else:  # BadInput for one version: report, don't block
+                    summary.skipped.append(f"{name} v{version}: {exc}")
             with lock:
                 done += 1
             if progress:
@@ -320,29 +393,49 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
                     holders.append((name, version, None, stage))
         pending = [h for h in holders
                    if not store.has_report(shown, h[0], h[1], engine.policy.for_model(h[0]).digest, "promotion")]
-        futures = {pool.submit(run, event(PROMOTION, name, version, alias, stage)): (name, version, alias or stage)
+        futures = {pool.submit(run, event(PROMOTION, name, version, alias, stage)): (name, version, alias, stage)
                    for name, version, alias, stage in pending}
         for future in as_completed(futures):
-            name, version, target = futures[future]
+            name, version, alias, stage = futures[future]
             try:
                 outcome = future.result()
-                summary.reports.extend(outcome.reports)
+                finished(name, version, alias, stage, outcome)
                 summary.promotions += 1 if outcome.reports else 0
-            except RegistryUnavailable as exc:
-                summary.unavailable.append(f"{name} v{version} ({target}): {exc}")
-                promotion_failed = True
             except EvidenceGateError as exc:
-                summary.skipped.append(f"{name} v{version} ({target}): {exc}")
+                if exc.retry:
+                    could_not_check(name, version, alias, stage, exc, f"{name} v{version} ({alias or stage})")
+                else:
+                    summary.skipped.append(f"{name} v{version} ({alias or stage}): {exc}")
+
+        # Checks remembered by earlier sweeps and deliveries that are due now.
+        checked_now = {(n, v, None) for n, v, _ in todo} | {(n, v, a or s) for n, v, a, s in pending}
+        due = [(key, item) for key, item in store.due_pending(shown, now_ms)
+               if (item["model"], item["version"], item.get("alias") or item.get("stage")) not in checked_now
+               and (model is None or item["model"] == model)]
+        futures = {pool.submit(_recheck, engine, registry, item, now_ms): (key, item) for key, item in due}
+        for future in as_completed(futures):
+            key, item = futures[future]
+            name, version, alias, stage = item["model"], item["version"], item.get("alias"), item.get("stage")
+            try:
+                report = future.result()
+            except EvidenceGateError as exc:
+                if exc.retry:
+                    could_not_check(name, version, alias, stage, exc, f"{name} v{version} (re-check)")
+                else:  # gone meanwhile, or refused: nothing left to come back to
+                    summary.skipped.append(f"{name} v{version} (re-check): {exc}")
+                    store.clear_pending(shown, key)
+                continue
+            summary.rechecked += 1
+            if item["kind"] == "unreadable" and _signature(report) == item.get("signature"):
+                store.set_pending(shown, key, item, now_ms + RECHECK_MS)  # the same: not delivered again
+                continue
+            store.clear_pending(shown, key)
+            stored = pipeline.deliver(report, report["trigger"].get("event_id"), engine)
+            summary.reports.append(pipeline.summary(report, stored))
 
     newest = max((ts for _, ts in versions), default=None)
-    if failed_ts:
-        candidate = min(failed_ts) - 1
-    elif promotion_failed:
-        candidate = None
-    else:
-        candidate = newest
-    if candidate is not None and since_ms is None and model is None and candidate > (summary.watermark_before or 0):
-        store.set_watermark(shown, candidate)
+    if newest is not None and since_ms is None and model is None and newest > (summary.watermark_before or 0):
+        store.set_watermark(shown, newest)
     summary.watermark_after = store.watermark(shown)
     lag = None
     if summary.watermark_after is not None:
@@ -364,6 +457,24 @@ class _ListedEngine:
         if not kwargs.get("alias") and not kwargs.get("stage") and kwargs.get("version_evidence") is None:
             kwargs["version_evidence"] = self._listed.get((model, str(version)))
         return self._engine.check_version(registry, model, version, **kwargs)
+
+
+def _trigger_for(ev: RegistryEvent):
+    from shared.report import Trigger
+
+    return Trigger(ev.source, ev.event_type, ev.event_id, ev.event_time)
+
+
+def _recheck(engine, registry: str, item: dict, now_ms: int) -> dict:
+    """Check a remembered version again (its own event id, so it is a new report)."""
+    alias, stage = item.get("alias"), item.get("stage")
+    target = alias or stage or ""
+    ev = RegistryEvent(source=SOURCE, event_type=PROMOTION if target else REGISTRATION,
+                       action=PROMOTION if target else REGISTRATION, registry=registry, model=item["model"],
+                       version=item["version"], alias=alias, stage=stage,
+                       event_id=f"reconcile-recheck:{item['model']}:{item['version']}:{target}:{now_ms}")
+    return engine.check_version(registry, item["model"], item["version"], alias=alias, stage=stage,
+                                trigger=_trigger_for(ev))
 
 
 def _changed_versions(client: RegistryClient, lower: int | None, model: str | None) -> list[tuple]:

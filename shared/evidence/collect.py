@@ -5,6 +5,11 @@ Fetches the minimum: for a normal MLflow 3 model version (run id on the version,
 model artifact list, MLmodel, run artifact list) and a promotion check 9 (plus the registered
 model and the previous holder's version and run). The registered model is fetched for a
 registration check only when the version itself lacks a tag the policy requires.
+
+Evidence that cannot be read (:class:`~shared.errors.EvidenceUnreadable`: artifacts the identity
+may not read, a location no store serves, an endpoint the registry does not serve) is recorded in
+``Evidence.unreadable`` (EVD-008) and the rest of the check goes on; the rules that would read the
+missing part stay quiet instead of reporting it absent.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Protocol
 
 import yaml
 
-from shared.errors import NotFoundInRegistry, SubjectNotFound, VersionNotReady
+from shared.errors import EvidenceUnreadable, NotFoundInRegistry, SubjectNotFound, VersionNotReady
 from shared.evidence.model import (
     LOG_MODEL_HISTORY_TAG,
     Evidence,
@@ -26,6 +31,7 @@ from shared.evidence.model import (
     PreviousHolder,
     Promotion,
     RunEvidence,
+    Unreadable,
     VersionEvidence,
 )
 from shared.evidence.registry import RegistryClient
@@ -89,13 +95,15 @@ def collect_version(
     if mv.status != "FAILED_REGISTRATION":
         if mv.run_id and (mv.model_id or _LOGGED_MODEL_SOURCE.match(mv.source or "")):
             # The run and the logged model do not depend on each other: fetch both chains at once.
-            fetches["run"] = _FETCHES.submit(_run_chain, client, mv, None)
+            fetches["run"] = _FETCHES.submit(_run_chain, client, mv, None, evidence.unreadable)
             fetches["model_artifacts"] = _FETCHES.submit(
-                lambda: _model_artifacts(client, mv, _fetch_logged_model(client, mv), None))
+                lambda: _model_artifacts(client, mv, *_fetch_logged_model(client, mv, evidence.unreadable), None,
+                                         evidence.unreadable))
         else:
-            logged_model = _fetch_logged_model(client, mv)
-            evidence.run, evidence.run_resolved_by = _run_chain(client, mv, logged_model)
-            evidence.model_artifacts = _model_artifacts(client, mv, logged_model, evidence.run)
+            logged_model, model_readable = _fetch_logged_model(client, mv, evidence.unreadable)
+            evidence.run, evidence.run_resolved_by = _run_chain(client, mv, logged_model, evidence.unreadable)
+            evidence.model_artifacts = _model_artifacts(client, mv, logged_model, model_readable, evidence.run,
+                                                        evidence.unreadable)
     futures.wait(fetches.values())  # every request has ended before anything is raised or returned
     if "run" in fetches:
         evidence.run, evidence.run_resolved_by = fetches["run"].result()
@@ -128,7 +136,7 @@ def collect_run(client: RegistryClient, run_id: str) -> Evidence:
     run = client.get_run(run_id)
     if not run.found:
         raise SubjectNotFound(f"run {run_id} does not exist in {client.uri}")
-    run.artifacts = _list(client, run.artifact_uri)
+    run.artifacts = _list(client, run.artifact_uri, "run_artifacts", evidence.unreadable)
     evidence.run = run
     evidence.run_resolved_by = "run"
     evidence.registry_requests = client.requests
@@ -141,16 +149,36 @@ def collect_run(client: RegistryClient, run_id: str) -> Evidence:
 _FETCHES = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="evidence-fetch")
 
 
-def _run_chain(client: RegistryClient, mv: VersionEvidence, logged_model: LoggedModelInfo | None):
+def _run_chain(client: RegistryClient, mv: VersionEvidence, logged_model: LoggedModelInfo | None,
+               unreadable: list[Unreadable]):
     run, resolved_by = _resolve_run(client, mv, logged_model)
     if run is not None and run.found:
-        run.artifacts = _list(client, run.artifact_uri)
+        run.artifacts = _list(client, run.artifact_uri, "run_artifacts", unreadable)
     return run, resolved_by
 
-def _fetch_logged_model(client: RegistryClient, mv: VersionEvidence) -> LoggedModelInfo | None:
+
+def _fetch_logged_model(client: RegistryClient, mv: VersionEvidence,
+                        unreadable: list[Unreadable]) -> tuple[LoggedModelInfo | None, bool]:
+    """(the version's MLflow 3 logged model or None, whether it could be read)."""
     match = _LOGGED_MODEL_SOURCE.match(mv.source or "")
     model_id = mv.model_id or (match.group(1) if match else None)
-    return client.get_logged_model(model_id) if model_id else None
+    if not model_id:
+        return None, True
+    try:
+        return client.get_logged_model(model_id), True
+    except EvidenceUnreadable as exc:
+        unreadable.append(_record("logged_model", exc))
+        return None, False
+
+
+def _record(part: str, exc: EvidenceUnreadable) -> Unreadable:
+    """The unreadable part as evidence; signed-URL parameters (SAS tokens) never reach a report."""
+    return Unreadable(part=part, what=_unsigned(exc.what), reason=exc.reason, fix=exc.fix,
+                      location=_unsigned(exc.location) if exc.location else None)
+
+
+def _unsigned(text: str) -> str:
+    return re.sub(r"\?[^\s]*", "", text) if "?" in text else text
 
 
 def _resolve_run(
@@ -199,24 +227,35 @@ def _model_location(mv: VersionEvidence, logged_model: LoggedModelInfo | None, r
 
 
 def _model_artifacts(
-    client: RegistryClient, mv: VersionEvidence, logged_model: LoggedModelInfo | None, run: RunEvidence | None
+    client: RegistryClient, mv: VersionEvidence, logged_model: LoggedModelInfo | None, logged_model_readable: bool,
+    run: RunEvidence | None, unreadable: list[Unreadable],
 ) -> ModelArtifacts:
     location = _model_location(mv, logged_model, run)
-    artifacts = ModelArtifacts(location=location)
+    artifacts = ModelArtifacts(location=location, readable=logged_model_readable)
     if not location:
         return artifacts
-    artifacts.files = _list(client, location)
-    if "MLmodel" in artifacts.files:
-        try:
-            parsed = yaml.safe_load(client.read_artifact_text(location, "MLmodel"))
-        except yaml.YAMLError:
-            parsed = None
-        artifacts.mlmodel = parsed if isinstance(parsed, dict) else {"unparseable": True}
+    try:
+        artifacts.files = client.list_artifacts(location)
+        if "MLmodel" in artifacts.files:
+            try:
+                parsed = yaml.safe_load(client.read_artifact_text(location, "MLmodel"))
+            except yaml.YAMLError:
+                parsed = None
+            artifacts.mlmodel = parsed if isinstance(parsed, dict) else {"unparseable": True}
+    except EvidenceUnreadable as exc:
+        unreadable.append(_record("model_artifacts", exc))
+        artifacts.readable = False
     return artifacts
 
 
-def _list(client: RegistryClient, location: str | None) -> list[str]:
-    return client.list_artifacts(location) if location else []
+def _list(client: RegistryClient, location: str | None, part: str, unreadable: list[Unreadable]) -> list[str]:
+    if not location:
+        return []
+    try:
+        return client.list_artifacts(location)
+    except EvidenceUnreadable as exc:
+        unreadable.append(_record(part, exc))
+        return []
 
 
 def _holders(rm) -> dict[str, str]:
@@ -246,7 +285,7 @@ def _promotion(
         except NotFoundInRegistry:
             prev_mv = None
         if prev_mv is not None:
-            prev_lm = None if prev_mv.run_id else _fetch_logged_model(client, prev_mv)
+            prev_lm = None if prev_mv.run_id else _fetch_logged_model(client, prev_mv, [])[0]
             prev_run, _ = _resolve_run(client, prev_mv, prev_lm)
             if prev_run is not None and prev_run.found:
                 holder.run_id = prev_run.run_id

@@ -3,7 +3,9 @@ plugins: Databricks (``databricks``, ``databricks-uc``: databricks-sdk auth, Uni
 Azure ML (``azureml://``: the azureml-mlflow plugin), and any other scheme MLflow knows. Plain
 ``http(s)`` servers use :mod:`shared.evidence.rest` instead, which does not import MLflow.
 
-MLflow is imported when this backend is created, never at module import."""
+MLflow is imported when this backend is created, never at module import. The MLflow client bounds
+its own requests (``HTTP_DEFAULTS`` in :mod:`shared.evidence.registry`); the check's deadline is
+checked by the RegistryClient before each call and bounds the Azure Storage reads."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import os
 import re
 import tempfile
 
-from shared.errors import BadInput, NotFoundInRegistry, RegistryUnavailable
+from shared.errors import BadInput, NotFoundInRegistry, RateLimited, RegistryUnavailable
 from shared.evidence.model import DatasetRef, LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
 
 # MLflow API error codes, as both backends receive them
@@ -39,10 +41,10 @@ class MlflowBackend:
         return translate(self.uri, what, exc)
 
     # -- registry --------------------------------------------------------------------------
-    def get_model_version(self, name: str, version: str) -> VersionEvidence:
+    def get_model_version(self, name: str, version: str, *, deadline) -> VersionEvidence:
         return version_from_entity(self._client.get_model_version(name, version))
 
-    def get_registered_model(self, name: str) -> RegisteredModelEvidence:
+    def get_registered_model(self, name: str, *, deadline) -> RegisteredModelEvidence:
         rm = self._client.get_registered_model(name)
         return RegisteredModelEvidence(
             name=rm.name,
@@ -52,18 +54,18 @@ class MlflowBackend:
             latest_versions={mv.current_stage or "None": str(mv.version) for mv in (rm.latest_versions or [])},
         )
 
-    def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int):
+    def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int, *, deadline):
         page = self._client.search_model_versions(filter_string, max_results=max_results,
                                                   order_by=["last_updated_timestamp DESC"], page_token=page_token)
         return [(version_from_entity(mv), mv.last_updated_timestamp or 0) for mv in page], page.token or None
 
-    def search_registered_models(self, page_token: str | None, max_results: int):
+    def search_registered_models(self, page_token: str | None, max_results: int, *, deadline):
         page = self._client.search_registered_models(max_results=max_results, order_by=["last_updated_timestamp DESC"],
                                                      page_token=page_token)
         return [(rm.name, rm.last_updated_timestamp or 0) for rm in page], page.token or None
 
     # -- tracking --------------------------------------------------------------------------
-    def get_run(self, run_id: str) -> RunEvidence:
+    def get_run(self, run_id: str, *, deadline) -> RunEvidence:
         run = self._client.get_run(run_id)
         info, data = run.info, run.data
         datasets = []
@@ -86,24 +88,28 @@ class MlflowBackend:
             datasets=datasets,
         )
 
-    def search_experiments(self, page_token: str | None, max_results: int):
+    def search_experiments(self, page_token: str | None, max_results: int, *, deadline):
         page = self._client.search_experiments(max_results=max_results, page_token=page_token)
         return [e.experiment_id for e in page], page.token or None
 
-    def search_runs(self, experiment_ids: list[str], filter_string: str, max_results: int) -> list[str]:
+    def search_runs(self, experiment_ids: list[str], filter_string: str, max_results: int, *, deadline) -> list[str]:
         runs = self._client.search_runs(experiment_ids=experiment_ids, filter_string=filter_string, max_results=max_results)
         return [r.info.run_id for r in runs]
 
-    def get_logged_model(self, model_id: str) -> LoggedModelInfo:
+    def get_logged_model(self, model_id: str, *, deadline) -> LoggedModelInfo:
         lm = self._client.get_logged_model(model_id)
         return LoggedModelInfo(model_id=lm.model_id, artifact_location=lm.artifact_location, source_run_id=lm.source_run_id)
 
     # -- artifacts -------------------------------------------------------------------------
-    def list_artifacts(self, location: str) -> list[str]:
-        return list_artifacts(location, self._tracking_uri)
+    def list_artifacts(self, location: str, *, deadline) -> list[str]:
+        from shared.evidence import artifact_stores
 
-    def read_artifact_text(self, location: str, name: str, limit: int) -> str:
-        return read_artifact_text(location, name, self._tracking_uri, limit)
+        return artifact_stores.list_artifacts(location, self._tracking_uri, deadline=deadline)
+
+    def read_artifact_text(self, location: str, name: str, limit: int, *, deadline) -> str:
+        from shared.evidence import artifact_stores
+
+        return artifact_stores.read_artifact_text(location, name, self._tracking_uri, limit, deadline=deadline)
 
 
 # Artifact access through MLflow's artifact repositories: every store MLflow supports (DBFS, Unity
@@ -155,20 +161,28 @@ def version_from_entity(mv) -> VersionEvidence:
 
 
 def translate(uri: str, what: str, exc: Exception) -> Exception:
-    """The MLflow client's error as ours: not found (evidence), bad input, or an outage."""
-    return api_error(uri, what, getattr(exc, "error_code", None), first_line(exc), _outage_reason(exc))
+    """The MLflow client's error as ours: not found (evidence), bad input, or an outage. The MLflow
+    client reports an exhausted retry budget only in its text ("too many 429 error responses")."""
+    reason = _outage_reason(exc)
+    status = _TOO_MANY.search(str(exc))
+    return api_error(uri, what, getattr(exc, "error_code", None), first_line(exc), reason,
+                     status=int(status.group(1)) if status else None)
 
 
-def api_error(uri: str, what: str, code: str | None, message: str, outage_reason: str) -> Exception:
+def api_error(uri: str, what: str, code: str | None, message: str, outage_reason: str, *,
+              status: int | None = None) -> Exception:
     """An MLflow API error as ours (both backends): the error code says "does not exist"
-    (evidence) or "malformed" (bad input); anything else is an outage, for ``outage_reason``."""
+    (evidence) or "malformed" (bad input); 429 is :class:`RateLimited`; anything else is an
+    outage, for ``outage_reason``."""
     if code in NOT_FOUND_CODES:
         return NotFoundInRegistry(f"{what}: {message}")
     if code in BAD_INPUT_CODES:
         return BadInput(f"{what} was refused by {uri}: {message}")
     if code == "ENDPOINT_NOT_FOUND":
         return BadInput(f"{uri} does not serve the MLflow API ({what} answered 404)")
-    return RegistryUnavailable(uri, f"{what}: {outage_reason}")
+    if status == 429:
+        return RateLimited(uri, f"{what}: rate limited (HTTP 429)")
+    return RegistryUnavailable(uri, f"{what}: {outage_reason}", status=status)
 
 
 def connection_reason(text: str) -> str | None:

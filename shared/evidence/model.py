@@ -62,6 +62,7 @@ class ModelArtifacts:
     location: str | None
     files: list[str] = field(default_factory=list)  # names at the model root; dirs end with "/"
     mlmodel: dict | None = None
+    readable: bool = True  # False: the listing or MLmodel could not be read (Evidence.unreadable says why)
 
     @property
     def found(self) -> bool:
@@ -169,6 +170,7 @@ class Unreadable:
     """One piece of evidence that could not be read, and retrying will not change that (EVD-008):
     what it is, why, and what to configure so that the next check reads it."""
 
+    part: str  # logged_model | model_artifacts | run_artifacts
     what: str
     reason: str
     fix: str

@@ -3,11 +3,19 @@ Databricks (``databricks`` / ``databricks-uc``) and Azure ML (``azureml://``, vi
 azureml-mlflow plugin).
 
 It is the transport seam of the engine: every registry request goes through one of its methods,
-which counts it, tells the rate limiter its API class, and turns the backend's errors into ours:
+which checks the check's deadline, counts it, tells the rate limiter its API class, and turns the
+backend's errors into ours (:mod:`shared.errors`):
 
 - "does not exist"                      -> :class:`~shared.errors.NotFoundInRegistry` (evidence, becomes a finding)
-- unreachable / timeout / 5xx / 429     -> :class:`~shared.errors.RegistryUnavailable` (retry)
+- unreachable / timeout / 5xx           -> :class:`~shared.errors.RegistryUnavailable` (retry)
+- 429 after the retries                 -> :class:`~shared.errors.RateLimited` (retry)
+- the check's deadline passed           -> :class:`~shared.errors.DeadlineExceeded` (retry)
+- artifacts it may not or cannot read   -> :class:`~shared.errors.EvidenceUnreadable` (EVD-008, not retried)
+- refused credentials on the API        -> :class:`~shared.errors.ConfigurationError` (what to set)
 - a malformed name / version / URI      -> :class:`~shared.errors.BadInput`
+
+Every backend method receives the check's :class:`~shared.evidence.deadline.Deadline` and bounds
+its timeouts and retries by it.
 
 Two backends answer the same methods with the same evidence objects: plain ``http(s)`` servers
 are read over the MLflow REST API (:mod:`shared.evidence.rest`, no MLflow import: a cold start
@@ -23,11 +31,13 @@ import threading
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from shared.errors import BadInput, NotFoundInRegistry, RegistryUnavailable
+from shared import settings
+from shared.errors import BadInput, EvidenceGateError, NotFoundInRegistry, RegistryUnavailable
 from shared.evidence import rest
+from shared.evidence.deadline import DEFAULT_CHECK_SECONDS, Deadline
 from shared.evidence.model import LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("evidence_gate.registry")
 
 # The MLflow client's own retry defaults (7 retries, backoff factor 2, 120 s timeout) can keep an
 # event waiting for minutes. A webhook sender gives up long before that, so Evidence Gate retries
@@ -69,18 +79,40 @@ def _split_registry_uri(uri: str) -> tuple[str, str]:
     return uri, uri
 
 
+def check_deadline_seconds() -> float:
+    """``EVIDENCE_GATE_CHECK_DEADLINE_SECONDS``: the deadline of one event-driven or CLI check."""
+    return _seconds("EVIDENCE_GATE_CHECK_DEADLINE_SECONDS", DEFAULT_CHECK_SECONDS)
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = settings.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise BadInput(f"{name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise BadInput(f"{name} must be above 0 seconds")
+    return value
+
+
 class RegistryClient:
     """Read-only access to one registry. Thread-safe; counts the requests it makes."""
 
-    def __init__(self, uri: str, *, before_request: Callable[[str], None] | None = None, backend: str | None = None):
+    def __init__(self, uri: str, *, before_request: Callable[[str], None] | None = None, backend: str | None = None,
+                 deadline: Deadline | float | None = None):
         """``before_request(api)`` runs before every request, with the request's API class (one of
         :data:`API_CLASSES`): the reconcile sweep's rate limiter. ``backend``: ``rest`` or
-        ``mlflow`` to choose instead of by URI (``rest`` serves http(s) URIs only)."""
+        ``mlflow`` to choose instead of by URI (``rest`` serves http(s) URIs only). ``deadline``:
+        the check's deadline (seconds from now, or a Deadline; default
+        ``EVIDENCE_GATE_CHECK_DEADLINE_SECONDS``): one client serves one check."""
         if not uri or not isinstance(uri, str):
             raise BadInput("a registry URI is required (set MLFLOW_TRACKING_URI or pass --tracking-uri)")
         for key, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
         self.uri = display_uri(uri)
+        if not isinstance(deadline, Deadline):
+            deadline = Deadline(deadline or check_deadline_seconds())
+        self.deadline = deadline
         self._lock = threading.Lock()
         self._before_request = before_request
         self.requests = 0
@@ -103,20 +135,22 @@ class RegistryClient:
         with self._lock:
             self.requests += 1
 
-    def _call(self, api: str, what: str, fn, *args, **kwargs):
+    def _call(self, api: str, what: str, fn, *args):
+        self.deadline.check(self.uri, what)
         if self._before_request is not None:
             self._before_request(api)
         self._count()
         try:
-            return fn(*args, **kwargs)
+            return fn(*args, deadline=self.deadline)
+        except EvidenceGateError as exc:  # the backend knew what it was
+            raise self._logged(what, exc) from None
         except Exception as exc:
-            raise self._translate(what, exc) from None
+            raise self._logged(what, self._backend.translate(what, exc)) from None
 
-    def _translate(self, what: str, exc: Exception) -> Exception:
-        translated = self._backend.translate(what, exc)
-        if isinstance(translated, RegistryUnavailable):
-            log.info("registry %s unavailable during %s: %s", self.uri, what, translated.reason)
-        return translated
+    def _logged(self, what: str, exc: Exception) -> Exception:
+        if isinstance(exc, RegistryUnavailable):
+            log.info("registry %s unavailable during %s: %s", self.uri, what, exc.reason)
+        return exc
 
     # -- registry --------------------------------------------------------------------------
     def get_model_version(self, name: str, version: str) -> VersionEvidence:

@@ -14,8 +14,13 @@ It follows the MLflow client's conventions for the same server, so an existing s
   client: :func:`serves` is false then.)
 - retries: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``..._BACKOFF_FACTOR``, ``..._BACKOFF_JITTER``,
   ``MLFLOW_HTTP_REQUEST_TIMEOUT`` (Evidence Gate's defaults: ``HTTP_DEFAULTS`` in
-  :mod:`shared.evidence.registry`); 429 and 5xx are retried, ``Retry-After`` is honoured up to
-  :data:`MAX_RETRY_AFTER` seconds a wait.
+  :mod:`shared.evidence.registry`); connection failures, 429 and 5xx are retried, ``Retry-After``
+  is honoured up to :data:`MAX_RETRY_AFTER` seconds a wait, and every timeout and wait is bounded
+  by the check's deadline (:mod:`shared.evidence.deadline`).
+- errors are typed where the status is known: 429 -> :class:`RateLimited`, 5xx / connection ->
+  :class:`RegistryUnavailable`, 401/403 on the API -> :class:`ConfigurationError` (the
+  credentials to check), 401/403 or a missing endpoint on artifacts or logged models, or an
+  artifact over the size limit -> :class:`EvidenceUnreadable` (EVD-008).
 - artifacts: ``mlflow-artifacts:`` locations (a server that proxies artifacts, the default of
   ``mlflow server``) are read through the server; any other location (``s3://``, ``wasbs://``,
   ``file:``, ...) through MLflow's artifact repositories, which imports MLflow then.
@@ -24,20 +29,24 @@ It follows the MLflow client's conventions for the same server, so an existing s
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
-from shared.errors import BadInput, RegistryUnavailable
-from shared.evidence import mlflow_client
+from shared.errors import BadInput, ConfigurationError, EvidenceUnreadable, RateLimited, RegistryUnavailable
+from shared.evidence import artifact_stores, mlflow_client
+from shared.evidence.deadline import Deadline
 from shared.evidence.model import DatasetRef, LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
 
 API = "/api/2.0/mlflow"
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 MAX_RETRY_AFTER = 10.0  # seconds; a longer Retry-After ends the retries sooner (the event is redelivered)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRUE = {"true", "1", "yes"}
 
 
@@ -58,7 +67,21 @@ class HttpFailure(Exception):
         body = body if isinstance(body, dict) else {}
         self.error_code = body.get("error_code") if isinstance(body.get("error_code"), str) else None
         self.message = str(body.get("message") or f"HTTP {self.status}")
+        self.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         super().__init__(self.message)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header (seconds or an HTTP date) in seconds, or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
 
 
 class RestBackend:
@@ -77,41 +100,84 @@ class RestBackend:
         self._scheme, self._host, self._prefix = parts.scheme.lower(), host, parts.path.rstrip("/")
         self._base = urlunsplit((self._scheme, host, self._prefix, "", ""))
         self._session = _session(parts.username, parts.password)
-        self._timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or 120)
+        env = os.environ.get
+        self._timeout = float(env("MLFLOW_HTTP_REQUEST_TIMEOUT") or 120)
+        self._retries = int(env("MLFLOW_HTTP_REQUEST_MAX_RETRIES") or 7)
+        self._backoff = float(env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR") or 2)
+        self._jitter = float(env("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER") or 1)
         self._tracking_uri = uri
 
     # -- plumbing --------------------------------------------------------------------------
-    def _request(self, method: str, url: str, *, params=None, body=None, stream: bool = False) -> requests.Response:
-        response = self._session.request(method, url, params=params, json=body, timeout=self._timeout, stream=stream)
-        if response.status_code != 200:
-            response.close()
-            raise HttpFailure(response)
-        return response
+    def _request(self, method: str, url: str, *, deadline: Deadline, params=None, body=None,
+                 stream: bool = False) -> requests.Response:
+        """One request, retried on connection failures, 429 and 5xx with backoff (``Retry-After``
+        honoured up to :data:`MAX_RETRY_AFTER`), every timeout and wait within ``deadline``.
+        Raises :class:`HttpFailure` for a non-200 answer, or the last connection error."""
+        attempt = 0
+        while True:
+            try:
+                response = self._session.request(method, url, params=params, json=body, stream=stream,
+                                                 timeout=deadline.timeout(self._timeout))
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                failure: Exception = exc
+                wait = self._backoff * 2 ** attempt + random.uniform(0, self._jitter)
+            else:
+                if response.status_code == 200:
+                    return response
+                failure = HttpFailure(response)
+                response.close()
+                if failure.status not in RETRY_STATUSES:
+                    raise failure
+                wait = (min(failure.retry_after, MAX_RETRY_AFTER) if failure.retry_after is not None
+                        else self._backoff * 2 ** attempt + random.uniform(0, self._jitter))
+            attempt += 1
+            if attempt > self._retries or not deadline.allows_wait(wait):
+                raise failure
+            time.sleep(wait)
 
-    def _json(self, method: str, endpoint: str, *, params=None, body=None) -> dict:
-        data = self._request(method, f"{self._base}{API}/{endpoint}", params=params, body=body).json()
+    def _json(self, method: str, endpoint: str, *, deadline: Deadline, params=None, body=None) -> dict:
+        data = self._request(method, f"{self._base}{API}/{endpoint}", deadline=deadline, params=params, body=body).json()
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         return data
 
     def translate(self, what: str, exc: Exception) -> Exception:
-        """An error of this backend as ours: not found (evidence), bad input, or an outage."""
+        """An error of this backend as ours, from the HTTP status where there is one."""
         if isinstance(exc, HttpFailure):
+            if exc.status == 429:
+                return RateLimited(self.uri, f"{what}: rate limited (HTTP 429)", retry_after=exc.retry_after)
+            if exc.status in (401, 403):
+                return ConfigurationError(
+                    f"registry {self.uri} refused {what} (not authorized, HTTP {exc.status}): check"
+                    " MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN")
             code = exc.error_code or ("ENDPOINT_NOT_FOUND" if exc.status == 404 else None)  # 404 without an MLflow error
-            return mlflow_client.api_error(self.uri, what, code, mlflow_client.first_line(exc), _status_reason(exc.status))
+            return mlflow_client.api_error(self.uri, what, code, mlflow_client.first_line(exc), f"HTTP {exc.status}",
+                                           status=exc.status)
         if isinstance(exc, requests.RequestException):
             return RegistryUnavailable(self.uri, f"{what}: {_connection_reason(exc)}")
         if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError)):  # an answer we cannot read
             return RegistryUnavailable(self.uri, f"{what}: no usable answer")
-        return mlflow_client.translate(self.uri, what, exc)  # artifacts read through MLflow
+        return mlflow_client.translate(self.uri, what, exc)
+
+    def _unreadable(self, what: str, location: str, exc: HttpFailure) -> EvidenceUnreadable | None:
+        """A refusal that retrying will not change, for evidence the version can be checked without."""
+        if exc.status in (401, 403):
+            return EvidenceUnreadable(what, f"the registry {self.uri} refused access (HTTP {exc.status})",
+                                      "grant the identity Evidence Gate uses read access to the experiment's artifacts",
+                                      location=location)
+        if exc.status in (404, 405, 501) and not exc.error_code:
+            return EvidenceUnreadable(what, f"{self.uri} does not serve this endpoint (HTTP {exc.status})",
+                                      "serve artifacts through the tracking server (mlflow server --serve-artifacts)"
+                                      " or use a registry that does", location=location)
+        return None
 
     # -- registry --------------------------------------------------------------------------
-    def get_model_version(self, name: str, version: str) -> VersionEvidence:
-        data = self._json("GET", "model-versions/get", params={"name": name, "version": version})
+    def get_model_version(self, name: str, version: str, *, deadline: Deadline) -> VersionEvidence:
+        data = self._json("GET", "model-versions/get", deadline=deadline, params={"name": name, "version": version})
         return version_from_json(data["model_version"])
 
-    def get_registered_model(self, name: str) -> RegisteredModelEvidence:
-        rm = self._json("GET", "registered-models/get", params={"name": name})["registered_model"]
+    def get_registered_model(self, name: str, *, deadline: Deadline) -> RegisteredModelEvidence:
+        rm = self._json("GET", "registered-models/get", deadline=deadline, params={"name": name})["registered_model"]
         return RegisteredModelEvidence(
             name=rm["name"],
             description=rm.get("description") or None,
@@ -120,27 +186,28 @@ class RestBackend:
             latest_versions={mv.get("current_stage") or "None": str(mv["version"]) for mv in rm.get("latest_versions") or []},
         )
 
-    def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int):
+    def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int, *,
+                              deadline: Deadline):
         params = {"max_results": max_results, "order_by": ["last_updated_timestamp DESC"]}
         if filter_string:
             params["filter"] = filter_string
         if page_token:
             params["page_token"] = page_token
-        data = self._json("GET", "model-versions/search", params=params)
+        data = self._json("GET", "model-versions/search", deadline=deadline, params=params)
         page = [(version_from_json(mv), int(mv.get("last_updated_timestamp") or 0)) for mv in data.get("model_versions") or []]
         return page, data.get("next_page_token") or None
 
-    def search_registered_models(self, page_token: str | None, max_results: int):
+    def search_registered_models(self, page_token: str | None, max_results: int, *, deadline: Deadline):
         params = {"max_results": max_results, "order_by": ["last_updated_timestamp DESC"]}
         if page_token:
             params["page_token"] = page_token
-        data = self._json("GET", "registered-models/search", params=params)
+        data = self._json("GET", "registered-models/search", deadline=deadline, params=params)
         page = [(rm["name"], int(rm.get("last_updated_timestamp") or 0)) for rm in data.get("registered_models") or []]
         return page, data.get("next_page_token") or None
 
     # -- tracking --------------------------------------------------------------------------
-    def get_run(self, run_id: str) -> RunEvidence:
-        run = self._json("GET", "runs/get", params={"run_id": run_id})["run"]
+    def get_run(self, run_id: str, *, deadline: Deadline) -> RunEvidence:
+        run = self._json("GET", "runs/get", deadline=deadline, params={"run_id": run_id})["run"]
         info, data = run["info"], run.get("data") or {}
         datasets = []
         for dataset_input in (run.get("inputs") or {}).get("dataset_inputs") or []:
@@ -162,18 +229,22 @@ class RestBackend:
             datasets=datasets,
         )
 
-    def search_experiments(self, page_token: str | None, max_results: int):
+    def search_experiments(self, page_token: str | None, max_results: int, *, deadline: Deadline):
         body = {"max_results": max_results, **({"page_token": page_token} if page_token else {})}
-        data = self._json("POST", "experiments/search", body=body)
+        data = self._json("POST", "experiments/search", deadline=deadline, body=body)
         return [str(e["experiment_id"]) for e in data.get("experiments") or []], data.get("next_page_token") or None
 
-    def search_runs(self, experiment_ids: list[str], filter_string: str, max_results: int) -> list[str]:
-        data = self._json("POST", "runs/search",
+    def search_runs(self, experiment_ids: list[str], filter_string: str, max_results: int, *,
+                    deadline: Deadline) -> list[str]:
+        data = self._json("POST", "runs/search", deadline=deadline,
                           body={"experiment_ids": experiment_ids, "filter": filter_string, "max_results": max_results})
         return [r["info"].get("run_id") or r["info"]["run_uuid"] for r in data.get("runs") or []]
 
-    def get_logged_model(self, model_id: str) -> LoggedModelInfo:
-        info = self._json("GET", f"logged-models/{quote(model_id, safe='')}")["model"]["info"]
+    def get_logged_model(self, model_id: str, *, deadline: Deadline) -> LoggedModelInfo:
+        try:
+            info = self._json("GET", f"logged-models/{quote(model_id, safe='')}", deadline=deadline)["model"]["info"]
+        except HttpFailure as exc:
+            raise self._unreadable(f"logged model {model_id}", model_id, exc) or exc from None
         return LoggedModelInfo(model_id=info["model_id"], artifact_location=info.get("artifact_uri"),
                                source_run_id=info.get("source_run_id") or None)
 
@@ -190,22 +261,31 @@ class RestBackend:
             return head + ARTIFACTS_API, tail.strip("/")
         return None
 
-    def list_artifacts(self, location: str) -> list[str]:
+    def list_artifacts(self, location: str, *, deadline: Deadline) -> list[str]:
         served = self._served(location)
         if served is None:
-            return mlflow_client.list_artifacts(location, self._tracking_uri)
+            return artifact_stores.list_artifacts(location, self._tracking_uri, deadline=deadline)
         endpoint, path = served
-        data = self._request("GET", endpoint, params={"path": path}).json()
+        try:
+            data = self._request("GET", endpoint, deadline=deadline, params={"path": path}).json()
+        except HttpFailure as exc:
+            raise self._unreadable(f"artifacts at {location}", location, exc) or exc from None
         return sorted(os.path.basename(f["path"].rstrip("/")) + ("/" if f.get("is_dir") else "") for f in data.get("files") or [])
 
-    def read_artifact_text(self, location: str, name: str, limit: int) -> str:
+    def read_artifact_text(self, location: str, name: str, limit: int, *, deadline: Deadline) -> str:
         served = self._served(location)
         if served is None:
-            return mlflow_client.read_artifact_text(location, name, self._tracking_uri, limit)
+            return artifact_stores.read_artifact_text(location, name, self._tracking_uri, limit, deadline=deadline)
         endpoint, path = served
         url = f"{endpoint}/{quote(f'{path}/{name}'.strip('/'))}"
-        with self._request("GET", url, stream=True) as response:
-            raw = response.raw.read(limit, decode_content=True)
+        try:
+            response = self._request("GET", url, deadline=deadline, stream=True)
+        except HttpFailure as exc:
+            raise self._unreadable(f"{name} at {location}", location, exc) or exc from None
+        with response:
+            raw = response.raw.read(limit + 1, decode_content=True)
+        if len(raw) > limit:
+            raise artifact_stores.too_large(name, location, limit)
         return raw.decode("utf-8", errors="replace")
 
 
@@ -236,14 +316,6 @@ def _int(value) -> int | None:
     return int(value) if value is not None else None
 
 
-def _status_reason(status: int) -> str:
-    if status == 429:
-        return "rate limited (HTTP 429)"
-    if status in (401, 403):
-        return f"not authorized (HTTP {status}): check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN"
-    return f"HTTP {status}"
-
-
 def _connection_reason(exc: requests.RequestException) -> str:
     """A short reason without the URL (requests' texts embed it)."""
     if isinstance(exc, requests.Timeout):
@@ -252,13 +324,6 @@ def _connection_reason(exc: requests.RequestException) -> str:
     if reason:
         return reason
     return "TLS handshake failed" if isinstance(exc, requests.exceptions.SSLError) else "connection failed"
-
-
-class _Retry(Retry):
-    """urllib3's retry, with Retry-After honoured up to MAX_RETRY_AFTER seconds a wait."""
-
-    def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), MAX_RETRY_AFTER)
 
 
 _SESSIONS: dict[tuple, requests.Session] = {}
@@ -274,11 +339,9 @@ def _session(uri_user: str | None, uri_password: str | None) -> requests.Session
     insecure = (env("MLFLOW_TRACKING_INSECURE_TLS") or "").lower() in _TRUE
     verify = False if insecure else (env("MLFLOW_TRACKING_SERVER_CERT_PATH") or True)
     cert = env("MLFLOW_TRACKING_CLIENT_CERT_PATH") or None
-    retries = (int(env("MLFLOW_HTTP_REQUEST_MAX_RETRIES") or 7), float(env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR") or 2),
-               float(env("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER") or 1))
     if not (user and password) and uri_user is not None:
         user, password = uri_user, uri_password or ""
-    key = (user, password, token, verify, cert, retries)
+    key = (user, password, token, verify, cert)
     with _SESSIONS_LOCK:
         session = _SESSIONS.get(key)
         if session is None:
@@ -288,10 +351,7 @@ def _session(uri_user: str | None, uri_password: str | None) -> requests.Session
             elif token:
                 session.headers["Authorization"] = f"Bearer {token}"
             session.verify, session.cert = verify, cert
-            retry = _Retry(total=retries[0], backoff_factor=retries[1], backoff_jitter=retries[2],
-                           status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None,  # every request is a read
-                           respect_retry_after_header=True, raise_on_status=False)
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=retry)
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)  # retried in _request
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _SESSIONS[key] = session

@@ -12,7 +12,7 @@ from shared.jobs import JobRun
 from shared.policy.model import EffectivePolicy
 
 Severity = Literal["error", "warning", "info"]
-Check = Literal["registration", "promotion", "run", "job_failure", "deployment"]
+Check = Literal["registration", "promotion", "run", "job_failure", "deployment", "unverifiable"]
 
 MODEL_VERSION_CHECKS: frozenset[str] = frozenset({"registration", "promotion"})
 RUN_LEVEL_CHECKS: frozenset[str] = frozenset({"registration", "promotion", "run"})

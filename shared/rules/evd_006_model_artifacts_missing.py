@@ -10,7 +10,7 @@ class Evd006ModelArtifactsMissing(Rule):
 
     def evaluate(self, ctx, params):
         artifacts = ctx.evidence.model_artifacts
-        if artifacts is None or artifacts.found:
+        if artifacts is None or artifacts.found or not artifacts.readable:  # unreadable: EVD-008 says so
             return
         mv = ctx.evidence.version
         where = artifacts.location or mv.source

@@ -1,5 +1,6 @@
 """The local report store (SQLite): the embedded default sink when Service Bus is not configured,
-and the engine's memory (alias holders, passing reports, reconcile watermarks).
+and the engine's memory (alias holders, passing reports, reconcile watermarks, and the checks
+reconcile has to come back to: versions that stayed unavailable, reports with EVD-008).
 
 One report per ``report_id``: saving the same report twice keeps the first.
 """
@@ -49,6 +50,13 @@ CREATE INDEX IF NOT EXISTS holders_target ON holders (registry, model, target);
 CREATE TABLE IF NOT EXISTS watermarks (
     registry TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending (
+    registry TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    due_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (registry, item_key)
 );
 """
 
@@ -180,3 +188,26 @@ class ReportStore:
         self._conn().execute(
             "INSERT INTO watermarks (registry, value) VALUES (?, ?) ON CONFLICT(registry) DO UPDATE SET value ="
             " MAX(value, excluded.value)", (registry, value))
+
+    # -- checks to come back to (reconcile) -----------------------------------------------------
+    def set_pending(self, registry: str, key: str, item: dict, due_ms: int) -> None:
+        """Remember (or update) a check the sweep comes back to at ``due_ms``."""
+        self._conn().execute(
+            "INSERT INTO pending (registry, item_key, due_ms, body) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (registry, item_key) DO UPDATE SET due_ms = excluded.due_ms, body = excluded.body",
+            (registry, key, int(due_ms), json.dumps(item, sort_keys=True)))
+
+    def due_pending(self, registry: str, now_ms: int, limit: int = 500) -> list[tuple[str, dict]]:
+        """(key, item) of the checks due by ``now_ms``, the longest overdue first."""
+        rows = self._conn().execute(
+            "SELECT item_key, body FROM pending WHERE registry = ? AND due_ms <= ? ORDER BY due_ms LIMIT ?",
+            (registry, int(now_ms), limit)).fetchall()
+        return [(r["item_key"], json.loads(r["body"])) for r in rows]
+
+    def get_pending(self, registry: str, key: str) -> dict | None:
+        row = self._conn().execute("SELECT body FROM pending WHERE registry = ? AND item_key = ?",
+                                   (registry, key)).fetchone()
+        return json.loads(row["body"]) if row else None
+
+    def clear_pending(self, registry: str, key: str) -> None:
+        self._conn().execute("DELETE FROM pending WHERE registry = ? AND item_key = ?", (registry, key))

@@ -82,6 +82,7 @@ _CHECK = {
     "promotion": "Promotion check",
     "run": "Run check",
     "job_failure": "Training job failure",
+    "unverifiable": "Could not be checked",
     "deployment": "Deployment check",
 }
 

@@ -27,11 +27,16 @@ def set_version_columns(server, model: str, version: str, **columns) -> None:
     conn.close()
 
 
+UNREADABLE_SOURCE = "abfss://models@lake.dfs.core.windows.net/churn/m"
+
+
 @pytest.fixture(scope="session")
 def scenarios(kit, mlflow_server):
     s = {}
     s["clean"] = kit.model_version("churn-clean")
     s["no_run"] = kit.model_version("churn-orphan", style="orphan")
+    # Artifacts in an Azure storage account Evidence Gate has no credential for (EVD-008)
+    s["unreadable"] = kit.model_version("churn-model", style="orphan", source=UNREADABLE_SOURCE)
     s["failed_run"] = kit.model_version("churn-failed", run_status="FAILED")
     s["deleted_run"] = kit.model_version("churn-deleted", delete_run=True)
     s["missing_run"] = kit.model_version("churn-missing-run")

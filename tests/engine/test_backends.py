@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from demo.stack import free_port
-from shared.errors import BadInput, RegistryUnavailable, SubjectNotFound
+from shared.errors import BadInput, ConfigurationError, RateLimited, RegistryUnavailable, SubjectNotFound
 from shared.evidence.collect import collect_version
 from shared.evidence.registry import RegistryClient
 from tests.support.proxy import Fault
@@ -143,18 +143,19 @@ def test_rest_credentials_follow_the_mlflow_conventions_and_are_never_echoed(ref
 
     for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
         monkeypatch.delenv(key, raising=False)
-    with pytest.raises(RegistryUnavailable) as caught:
+    with pytest.raises(ConfigurationError) as caught:  # a 401 is ours to fix: 503 / exit 3 saying what to set
         RegistryClient(f"http://alice:uri-s3cret@{refusing_registry}").get_model_version("m", "1")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-s3cret")
-    with pytest.raises(RegistryUnavailable):
+    with pytest.raises(ConfigurationError):
         RegistryClient(f"http://{refusing_registry}").get_model_version("m", "1")
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "bob")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "env-s3cret")
-    with pytest.raises(RegistryUnavailable):
+    with pytest.raises(ConfigurationError):
         RegistryClient(f"http://{refusing_registry}").get_model_version("m", "1")
     assert Recorder.seen == [basic("alice", "uri-s3cret"), "Bearer tok-s3cret", basic("bob", "env-s3cret")]
     message = str(caught.value)
-    assert "not authorized (HTTP 401)" in message and "s3cret" not in message and "alice" not in message
+    assert "not authorized, HTTP 401" in message and "s3cret" not in message and "alice" not in message
+    assert caught.value.retry and caught.value.http_status == 503 and caught.value.exit_code == 3
 
 
 def test_a_check_through_the_rest_backend_never_imports_mlflow(scenarios, registry, tmp_path):
@@ -173,14 +174,51 @@ def test_a_check_through_the_rest_backend_never_imports_mlflow(scenarios, regist
     assert result == {"verdict": "pass", "requests": 6, "mlflow": []}
 
 
-def test_retry_after_is_honoured_up_to_a_cap():
-    """A registry asking for a long pause does not hold a webhook for it: the wait is capped and
-    the event is answered 503 (redelivered) once the retries are spent."""
-    from shared.evidence.rest import MAX_RETRY_AFTER, _Retry
+class Throttling(BaseHTTPRequestHandler):
+    """A registry that answers every request 429 with the Retry-After it is given."""
 
-    retry = _Retry(total=2, respect_retry_after_header=True)
-    assert retry.parse_retry_after("1") == 1
-    assert retry.parse_retry_after("3600") == MAX_RETRY_AFTER <= 15
+    retry_after = "1"
+    seen = 0
+
+    def do_GET(self):
+        Throttling.seen += 1
+        body = b'{"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}'
+        self.send_response(429)
+        self.send_header("Retry-After", Throttling.retry_after)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def throttling_registry():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Throttling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Throttling.seen = 0
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_retry_after_is_honoured_within_the_retries_and_the_deadline(throttling_registry, monkeypatch):
+    """A short Retry-After is waited for (MLFLOW_HTTP_REQUEST_MAX_RETRIES times); a registry asking
+    for a pause longer than the check's deadline allows is not waited for at all: RateLimited at
+    once (503 / exit 3), so the sender redelivers instead of the check hanging."""
+    from shared.evidence.rest import retry_after_seconds
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    Throttling.retry_after = "1"
+    with pytest.raises(RateLimited) as caught:
+        RegistryClient(throttling_registry, deadline=30).get_model_version("m", "1")
+    assert Throttling.seen == 3 and caught.value.status == 429 and caught.value.telemetry_kind == "rate_limited"
+    Throttling.seen, Throttling.retry_after = 0, "3600"
+    with pytest.raises(RateLimited) as caught:
+        RegistryClient(throttling_registry, deadline=5).get_model_version("m", "1")
+    assert Throttling.seen == 1 and caught.value.retry_after == 3600
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0 and retry_after_seconds("soon") is None
 
 
 def test_missing_databricks_credentials_say_so(monkeypatch, tmp_path):

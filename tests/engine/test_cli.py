@@ -46,7 +46,7 @@ def test_sarif_2_1_0(scenarios, registry, tmp_path):
     assert sarif["version"] == "2.1.0"
     run = sarif["runs"][0]
     rules = run["tool"]["driver"]["rules"]
-    assert len(rules) == 24 and {r["id"] for r in rules} >= {"SEC-002", "LIN-001"}
+    assert len(rules) == 25 and {r["id"] for r in rules} >= {"SEC-002", "LIN-001"}
     result = next(r for r in run["results"] if r["ruleId"] == "SEC-002")
     assert result["level"] == "error"
     assert rules[result["ruleIndex"]]["id"] == "SEC-002"

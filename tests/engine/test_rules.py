@@ -26,6 +26,7 @@ CASES = {
     "EVD-005": (("no_env", {}), ("clean", {})),
     "EVD-006": (("no_run", {}), ("clean", {})),
     "EVD-007": (("no_owner", {}), ("clean", {})),
+    "EVD-008": (("unreadable", {}), ("clean", {})),
     "GOV-001": (("unapproved", PROMOTE), ("approved", PROMOTE)),
     "GOV-002": (("self_approved", PROMOTE), ("approved", PROMOTE)),
     "GOV-003": (("regressed", PROMOTE), ("approved", PROMOTE)),

@@ -85,12 +85,14 @@ class RegistryKit:
 
     def model_version(self, name: str, *, style: str = "mlflow3", run_status: str = "FINISHED",
                       signature: bool = True, version_tags: dict | None = None, description: str | None = None,
-                      model_tags: dict | None = None, delete_run: bool = False, **run_kwargs) -> Trained:
-        """A registered model version; the defaults give a fully evidenced MLflow 3 model."""
+                      model_tags: dict | None = None, delete_run: bool = False, source: str | None = None,
+                      **run_kwargs) -> Trained:
+        """A registered model version; the defaults give a fully evidenced MLflow 3 model.
+        ``source``: the artifact location of an ``orphan`` (a version with no run)."""
         self.ensure_model(name, tags=model_tags)
         tags = {"owner": "team-churn"} if version_tags is None else version_tags
         if style == "orphan":
-            mv = self.client.create_model_version(name, source=f"mlflow-artifacts:/orphans/{uuid.uuid4().hex}/model",
+            mv = self.client.create_model_version(name, source=source or f"mlflow-artifacts:/orphans/{uuid.uuid4().hex}/model",
                                                   tags=tags, description=description)
             return Trained(name, str(mv.version), None)
         run_id = self.run(**run_kwargs)

@@ -39,6 +39,7 @@ class CountingProxy:
         self.requests: list[tuple[str, str]] = []
         self.faults: deque[Fault] = deque()
         self.always: Fault | None = None
+        self.on_path: dict[str, Fault] = {}  # a fault for every request whose path contains the key
         self._lock = threading.Lock()
         proxy = self
 
@@ -53,7 +54,9 @@ class CountingProxy:
                 body = self.rfile.read(length) if length else b""
                 with proxy._lock:
                     proxy.requests.append((self.command, self.path))
-                    fault = proxy.faults.popleft() if proxy.faults else proxy.always
+                    fault = next((f for key, f in proxy.on_path.items() if key in self.path), None)
+                    if fault is None:
+                        fault = proxy.faults.popleft() if proxy.faults else proxy.always
                 if fault is not None:
                     if fault.reset:
                         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -105,6 +108,7 @@ class CountingProxy:
             self.requests.clear()
             self.faults.clear()
             self.always = None
+            self.on_path.clear()
 
     def count(self) -> int:
         with self._lock:

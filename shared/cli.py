@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import threading
+import time
 
 from shared import settings
 from shared.errors import EXIT_UNAVAILABLE, EXIT_USAGE, BadInput, EvidenceGateError
@@ -77,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check(args) -> int:
     from shared.engine import Engine
+    from shared.evidence.registry import display_uri
     from shared.policy import load_policy
     from shared.render import as_json, sarif, table
     from shared.report import Trigger
@@ -85,12 +89,17 @@ def _check(args) -> int:
     if not args.tracking_uri:
         raise BadInput("no registry: pass --tracking-uri or set MLFLOW_TRACKING_URI")
     policy = load_policy(args.policy, args.waivers)
-    store = None if args.no_store else ReportStore(args.store)
+    # The store is the gate's memory (history for the promotion rules) and where the report goes.
+    # It is opened only when one exists already or a report is made: a check that fails before
+    # checking anything leaves no .evidence-gate/ behind.
+    path = None if args.no_store else (args.store or settings.get("EVIDENCE_GATE_STORE"))
+    store = ReportStore(path) if path and (path == ":memory:" or os.path.exists(path)) else None
     engine = Engine(policy, store)
-    report = engine.check_version(args.tracking_uri, args.model, args.version, alias=args.alias, stage=args.stage,
-                                  trigger=Trigger("cli", "check"))
-    if store is not None:
-        store.save(report)
+    with _progress(f"checking {args.model} v{args.version} in {display_uri(args.tracking_uri)}"):
+        report = engine.check_version(args.tracking_uri, args.model, args.version, alias=args.alias, stage=args.stage,
+                                      trigger=Trigger("cli", "check"))
+    if path:
+        (store or ReportStore(path)).save(report)
     if args.format == "json":
         sys.stdout.write(as_json(report))
     elif args.format == "sarif":
@@ -98,6 +107,36 @@ def _check(args) -> int:
     else:
         sys.stdout.write(table(report, colour=sys.stdout.isatty()))
     return EXIT_FAIL if report["verdict"] == "fail" else EXIT_OK
+
+
+PROGRESS_SECONDS = 5.0
+
+
+class _progress:
+    """While a slow registry keeps a command waiting, say so on stderr every PROGRESS_SECONDS
+    (with the time left before the check's deadline) instead of hanging silently."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self._done = threading.Event()
+
+    def __enter__(self):
+        from shared.evidence.registry import check_deadline_seconds
+
+        deadline, start = check_deadline_seconds(), time.monotonic()
+
+        def tick():
+            while not self._done.wait(PROGRESS_SECONDS):
+                waited = time.monotonic() - start
+                print(f"evidence-gate: {self.what}: still waiting for the registry ({waited:.0f} s; gives up after"
+                      f" {deadline:g} s)", file=sys.stderr, flush=True)
+
+        threading.Thread(target=tick, daemon=True, name="cli-progress").start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        return False
 
 
 def _serve(args) -> int:

@@ -36,7 +36,8 @@ from shared.errors import BadInput
 
 log = logging.getLogger("evidence_gate.serve")
 
-MAX_REQUEST_BYTES = 8 << 20  # the host's own cap; the functions enforce their 1 MiB limit themselves
+MAX_REQUEST_BYTES = 8 << 20  # the host's own cap, answered 413 (the functions enforce their 1 MiB limit themselves)
+READ_LIMIT_BYTES = 64 << 20  # waitress reads bodies up to this much, so a body over the cap gets its 413, not a reset
 EVENTGRID_PATH = "/runtime/webhooks/eventgrid"
 NOTIFY_INTERVAL_SECONDS = 60
 
@@ -97,6 +98,9 @@ class FunctionHost:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if path == "/":
             return _json(200, {"functions": sorted(self.functions)})
+        length = environ.get("CONTENT_LENGTH") or ""
+        if length.isdigit() and int(length) > MAX_REQUEST_BYTES:
+            return _json(413, {"error": "too_large", "message": f"body is {length} bytes; the limit is {MAX_REQUEST_BYTES}"})
         if path.lower().startswith("/api/"):
             function = self.http.get(path[len("/api/"):].strip("/").lower())
             if function is None:
@@ -317,7 +321,7 @@ class LocalHost:
         self.wsgi = FunctionHost(app)
         self.background = Background(self.wsgi, notify_interval=notify_interval) if background else None
         self.server = create_server(self.wsgi, host=host, port=port, threads=threads,
-                                    max_request_body_size=MAX_REQUEST_BYTES, ident="evidence-gate")
+                                    max_request_body_size=READ_LIMIT_BYTES, ident="evidence-gate")
         self.host = host
         self.port = self.server.effective_port
 

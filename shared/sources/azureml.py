@@ -25,7 +25,7 @@ from shared.jobs import JobRun
 from shared.sources import DEPLOYED, JOB_FAILED, REGISTRATION, RUN, RegistryEvent, ignored
 from shared.sources._parse import lower_keys, obj, text
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("evidence_gate.azureml")
 
 SOURCE = "azureml"
 PREFIX = "Microsoft.MachineLearningServices."

@@ -106,3 +106,23 @@ def test_a_credential_in_params_is_never_echoed(scenarios, registry, tmp_path):
     blob = "\n".join(outputs) + (tmp_path / "s.db").read_bytes().decode("latin-1")
     assert "run.params.storage" in outputs[0]
     assert secret_part not in blob and secret_part[:16] not in blob
+
+
+def test_a_check_that_fails_before_checking_leaves_no_store_behind(tmp_path):
+    from demo.stack import free_port
+
+    env = {k: v for k, v in os.environ.items() if k not in ("EVIDENCE_GATE_STORE", "MLFLOW_TRACKING_URI")}
+    out = subprocess.run([BIN, "check", "--tracking-uri", f"http://127.0.0.1:{free_port()}", "--model", "m",
+                          "--version", "1"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={**env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    assert out.returncode == 3 and not (tmp_path / ".evidence-gate").exists()
+
+
+def test_a_slow_registry_is_reported_while_the_cli_waits(scenarios, registry, proxy, tmp_path):
+    from tests.support.proxy import Fault
+
+    proxy.faults.append(Fault(delay=6.5))  # the first request answers after 6.5 s
+    out = run_cli("check", "--tracking-uri", registry, "--model", "churn-clean", "--version",
+                  scenarios["clean"].version, store=tmp_path / "s.db")
+    assert out.returncode == 0
+    assert "still waiting for the registry (5 s; gives up after 30 s)" in out.stderr

@@ -159,6 +159,8 @@ def test_http_routes_through_the_host(host, gate, fn_kit):
     assert status == 200 and json.loads(out)["reports"][0]["check"] == "registration"
     assert http("POST", f"{host}/api/webhooks/databricks/registry", raw, {})[0] == 401
     assert http("POST", f"{host}/api/webhooks/databricks/registry", b"x" * (2 << 20), databricks_headers(b""))[0] == 413
+    status, out = http("POST", f"{host}/api/webhooks/databricks/registry", b"x" * (9 << 20), databricks_headers(b""))
+    assert status == 413 and json.loads(out)["error"] == "too_large"  # over the host's own cap: answered, not reset
     assert http("GET", f"{host}/api/webhooks/databricks/registry")[0] == 405
     assert http("POST", f"{host}/api/nothing", b"{}")[0] == 404
     status, out = http("GET", f"{host}/")

@@ -37,7 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EVIDENCE_GATE_REGISTRIES", "Comma-separated registries the reconcile timer sweeps; defaults to MLFLOW_TRACKING_URI."),
     Setting("EVIDENCE_GATE_CHECK_DEADLINE_SECONDS", "Deadline of one event-driven or CLI check, across every registry request and retry (seconds).", default="30"),
     Setting("EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS", "Deadline of each check of a reconcile sweep (seconds).", default="120"),
-    Setting("AZURE_STORAGE_CONNECTION_STRING", "Connection string of the storage account that holds model artifacts, when the identity is not used (Azurite locally).", secret=True),
+    Setting("AZURE_STORAGE_CONNECTION_STRING", "Local only: connection string of a storage account that holds model artifacts, used for that account instead of the identity (Azurite). Never printed."),
     Setting("EVIDENCE_GATE_RECONCILE_SCHEDULE", "NCRONTAB schedule of the reconcile timer.", default="0 */15 * * * *"),
     Setting("EVIDENCE_GATE_AZUREML_REGION", "Region of the Azure ML workspace(s), used to derive the azureml:// tracking URI from an event's topic."),
     Setting("EVIDENCE_GATE_TOPIC", "Service Bus topic that receives the reports.", default="evidence-gate-findings"),

@@ -75,6 +75,9 @@ var appSettings = {
   EVIDENCE_GATE_POLICY: policyPath
   EVIDENCE_GATE_WAIVERS: waiversPath
   EVIDENCE_GATE_RECONCILE_SCHEDULE: reconcileSchedule
+  // One deadline per check across every registry request and retry (webhooks give up after ~30 s).
+  EVIDENCE_GATE_CHECK_DEADLINE_SECONDS: '30'
+  EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS: '120'
 
   // Outputs: Service Bus topic through the identity-based connection EVIDENCE_GATE_SERVICEBUS.
   EVIDENCE_GATE_TOPIC: topicName

@@ -19,6 +19,10 @@ NOT_IN_AZURE = {
         "Local report store; in Azure reports go to the Service Bus topic (the store is only the "
         "default when no Service Bus is configured) and the Flex Consumption file system is read-only."
     ),
+    "AZURE_STORAGE_CONNECTION_STRING": (
+        "A storage account key for artifacts; in Azure the Function App's managed identity reads the "
+        "artifact storage accounts (Storage Blob Data Reader), so no key is deployed."
+    ),
 }
 
 # App settings the templates set that Evidence Gate's code does not read: the Functions host's own.

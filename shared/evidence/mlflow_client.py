@@ -45,14 +45,7 @@ class MlflowBackend:
         return version_from_entity(self._client.get_model_version(name, version))
 
     def get_registered_model(self, name: str, *, deadline) -> RegisteredModelEvidence:
-        rm = self._client.get_registered_model(name)
-        return RegisteredModelEvidence(
-            name=rm.name,
-            description=rm.description or None,
-            tags=dict(rm.tags or {}),
-            aliases={alias: str(v) for alias, v in (rm.aliases or {}).items()},
-            latest_versions={mv.current_stage or "None": str(mv.version) for mv in (rm.latest_versions or [])},
-        )
+        return registered_model_from_entity(self._client.get_registered_model(name))
 
     def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int, *, deadline):
         page = self._client.search_model_versions(filter_string, max_results=max_results,
@@ -62,7 +55,7 @@ class MlflowBackend:
     def search_registered_models(self, page_token: str | None, max_results: int, *, deadline):
         page = self._client.search_registered_models(max_results=max_results, order_by=["last_updated_timestamp DESC"],
                                                      page_token=page_token)
-        return [(rm.name, rm.last_updated_timestamp or 0) for rm in page], page.token or None
+        return [(registered_model_from_entity(rm), rm.last_updated_timestamp or 0) for rm in page], page.token or None
 
     # -- tracking --------------------------------------------------------------------------
     def get_run(self, run_id: str, *, deadline) -> RunEvidence:
@@ -139,6 +132,16 @@ def read_artifact_text(location: str, name: str, tracking_uri: str, limit: int) 
         repo._download_file(name, local)
         with open(local, encoding="utf-8", errors="replace") as fh:
             return fh.read(limit)
+
+
+def registered_model_from_entity(rm) -> RegisteredModelEvidence:
+    return RegisteredModelEvidence(
+        name=rm.name,
+        description=rm.description or None,
+        tags=dict(rm.tags or {}),
+        aliases={alias: str(v) for alias, v in (rm.aliases or {}).items()},
+        latest_versions={mv.current_stage or "None": str(mv.version) for mv in (rm.latest_versions or [])},
+    )
 
 
 def version_from_entity(mv) -> VersionEvidence:

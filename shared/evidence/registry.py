@@ -164,8 +164,10 @@ class RegistryClient:
         return self._call(REGISTRY, "search model versions", self._backend.search_model_versions, filter_string,
                           page_token, PAGE_SIZE)
 
-    def search_registered_models(self, page_token: str | None = None) -> tuple[list[tuple[str, int]], str | None]:
-        """One page of (registered model name, last-updated epoch ms), most recently updated first."""
+    def search_registered_models(self, page_token: str | None = None
+                                 ) -> tuple[list[tuple[RegisteredModelEvidence, int]], str | None]:
+        """One page of (registered model, last-updated epoch ms), most recently updated first; each
+        record as complete as ``get_registered_model``'s (aliases and latest versions included)."""
         return self._call(REGISTRY, "search registered models", self._backend.search_registered_models, page_token,
                           PAGE_SIZE)
 

@@ -178,13 +178,7 @@ class RestBackend:
 
     def get_registered_model(self, name: str, *, deadline: Deadline) -> RegisteredModelEvidence:
         rm = self._json("GET", "registered-models/get", deadline=deadline, params={"name": name})["registered_model"]
-        return RegisteredModelEvidence(
-            name=rm["name"],
-            description=rm.get("description") or None,
-            tags=_pairs(rm.get("tags")),
-            aliases={a["alias"]: str(a["version"]) for a in rm.get("aliases") or []},
-            latest_versions={mv.get("current_stage") or "None": str(mv["version"]) for mv in rm.get("latest_versions") or []},
-        )
+        return registered_model_from_json(rm)
 
     def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int, *,
                               deadline: Deadline):
@@ -202,7 +196,8 @@ class RestBackend:
         if page_token:
             params["page_token"] = page_token
         data = self._json("GET", "registered-models/search", deadline=deadline, params=params)
-        page = [(rm["name"], int(rm.get("last_updated_timestamp") or 0)) for rm in data.get("registered_models") or []]
+        page = [(registered_model_from_json(rm), int(rm.get("last_updated_timestamp") or 0))
+                for rm in data.get("registered_models") or []]
         return page, data.get("next_page_token") or None
 
     # -- tracking --------------------------------------------------------------------------
@@ -287,6 +282,18 @@ class RestBackend:
         if len(raw) > limit:
             raise artifact_stores.too_large(name, location, limit)
         return raw.decode("utf-8", errors="replace")
+
+
+def registered_model_from_json(rm: dict) -> RegisteredModelEvidence:
+    """A registered model as ``registered-models/get`` and ``registered-models/search`` return it
+    (both carry the aliases and the latest version per stage)."""
+    return RegisteredModelEvidence(
+        name=rm["name"],
+        description=rm.get("description") or None,
+        tags=_pairs(rm.get("tags")),
+        aliases={a["alias"]: str(a["version"]) for a in rm.get("aliases") or []},
+        latest_versions={mv.get("current_stage") or "None": str(mv["version"]) for mv in rm.get("latest_versions") or []},
+    )
 
 
 def version_from_json(mv: dict) -> VersionEvidence:

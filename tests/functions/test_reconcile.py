@@ -238,3 +238,59 @@ def test_durations(text, seconds):
 def test_bad_durations(text):
     with pytest.raises(BadInput):
         parse_duration(text)
+
+
+def test_quiet_sweep_costs_two_requests_whatever_the_registry_size(gate, unheard):
+    """Goal: a sweep with nothing changed since the watermark costs at most 5 requests. It lists
+    the versions and the registered models newest-updated first and stops at the watermark; the
+    models listing carries the aliases, so no model is fetched on its own."""
+    from shared.reconcile import reconcile_registry
+
+    first = reconcile_registry(gate.registry)  # everything, and today's full alias pass
+    assert first.listed >= 3
+    # Nothing changes; the next sweep starts after everything that exists (past the overlap margin).
+    gate.store.set_watermark(first.registry, first.watermark_after + OVERLAP_MS + 1)
+    gate.proxy.reset()
+    quiet = reconcile_registry(gate.registry)
+    assert gate.proxy.count() == 2, gate.proxy.requests  # one page of versions, one of models
+    assert quiet.listed == 0 and quiet.checked == quiet.promotions == 0
+
+
+def test_steady_alias_holder_costs_nothing_beyond_the_listing(gate, unheard):
+    """Goal: a protected alias whose holder already has a promotion report for the current policy
+    costs no request beyond the listing."""
+    from shared.reconcile import reconcile_registry
+
+    name, versions = unheard
+    reconcile_registry(gate.registry)  # checks the champion holder once
+    gate.proxy.reset()
+    again = reconcile_registry(gate.registry, now=lambda: 10**10)  # far ahead: a full alias pass too
+    pages = gate.proxy.count()
+    assert again.promotions == 0 and again.checked == 0
+    # only listings: version pages and model pages (200 a page), nothing fetched one by one
+    assert all("/search" in path for _, path in gate.proxy.requests), gate.proxy.requests
+    assert pages <= 2 + 2 * math.ceil(len(gate.store.query(limit=10_000)) / 200) + 2
+
+
+def test_an_alias_change_moves_no_timestamp_on_open_source_mlflow(gate, fn_kit):
+    """Why reconcile makes a full alias pass daily (ALIAS_PASS_MS): on an open-source server,
+    setting an alias updates neither the registered model's nor the version's last-updated time
+    (mlflow/store/model_registry/sqlalchemy_store.py set_registered_model_alias), so a sweep that
+    stops at its watermark cannot see it. The daily pass does."""
+    from shared.reconcile import reconcile_registry
+
+    name = unique("alias-signal")
+    versions = [fn_kit.model_version(name), fn_kit.model_version(name)]
+    before = fn_kit.client.get_registered_model(name).last_updated_timestamp
+    version_before = fn_kit.client.get_model_version(name, versions[0].version).last_updated_timestamp
+    first = reconcile_registry(gate.registry)
+    fn_kit.client.set_registered_model_alias(name, "champion", versions[0].version)
+    assert fn_kit.client.get_registered_model(name).last_updated_timestamp == before
+    assert fn_kit.client.get_model_version(name, versions[0].version).last_updated_timestamp == version_before
+    gate.store.set_watermark(first.registry, first.watermark_after + OVERLAP_MS + 1)
+    quiet = reconcile_registry(gate.registry)
+    assert quiet.promotions == 0  # not visible before the daily pass
+    daily = reconcile_registry(gate.registry, now=lambda: 10**10)
+    assert daily.promotions == 1
+    (promotion,) = [r for r in gate.reports(model=name) if r["check"] == "promotion"]
+    assert promotion["subject"]["alias"] == "champion"

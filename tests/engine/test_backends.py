@@ -4,6 +4,7 @@ and the same errors; and a check through the REST backend never imports MLflow."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -114,25 +115,37 @@ class Recorder(BaseHTTPRequestHandler):
 
     def do_GET(self):
         Recorder.seen.append(self.headers.get("Authorization"))
-        body = b'{"error_code": "UNAUTHENTICATED", "message": "You are not authenticated."}'
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _refuse(self, 401, b'{"error_code": "UNAUTHENTICATED", "message": "You are not authenticated."}')
 
     def log_message(self, *args):
         pass
 
 
+def _refuse(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict | None = None) -> None:
+    handler.send_response(status)
+    for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 @pytest.fixture()
 def refusing_registry():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     Recorder.seen = []
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with _serving(Recorder) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def _serving(handler):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_rest_credentials_follow_the_mlflow_conventions_and_are_never_echoed(refusing_registry, monkeypatch):
@@ -182,12 +195,8 @@ class Throttling(BaseHTTPRequestHandler):
 
     def do_GET(self):
         Throttling.seen += 1
-        body = b'{"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}'
-        self.send_response(429)
-        self.send_header("Retry-After", Throttling.retry_after)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _refuse(self, 429, b'{"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}',
+                {"Retry-After": Throttling.retry_after})
 
     def log_message(self, *args):
         pass
@@ -195,12 +204,9 @@ class Throttling(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def throttling_registry():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Throttling)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     Throttling.seen = 0
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with _serving(Throttling) as address:
+        yield f"http://{address}"
 
 
 def test_retry_after_is_honoured_within_the_retries_and_the_deadline(throttling_registry, monkeypatch):

@@ -41,6 +41,7 @@ class Section(_Strict):
     regression_tolerance: float | None = Field(default=None, ge=0)
     max_run_age_days: int | None = Field(default=None, ge=1)
     running_run_wait_minutes: int | None = Field(default=None, ge=0)
+    max_artifact_dirs: int | None = Field(default=None, ge=1, le=10000)
     rules: dict[str, RuleSettings] | None = None
 
     @field_validator("rules")
@@ -76,7 +77,8 @@ class PolicyDocument(Section):
 
 _LIST_KEYS = ("protected_aliases", "protected_stages", "required_params", "required_tags")
 _DICT_KEYS = ("required_metrics", "regression_metrics", "rules")
-_SCALAR_KEYS = ("approval_tag", "regression_tolerance", "max_run_age_days", "running_run_wait_minutes")
+_SCALAR_KEYS = ("approval_tag", "regression_tolerance", "max_run_age_days", "running_run_wait_minutes",
+                "max_artifact_dirs")
 
 
 @dataclass
@@ -95,6 +97,7 @@ class EffectivePolicy:
     regression_tolerance: float
     max_run_age_days: int
     running_run_wait_minutes: int
+    max_artifact_dirs: int
     rules: dict[str, RuleSettings]
     scopes: list[str] = field(default_factory=list)
 

@@ -61,14 +61,15 @@ lint: setup
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .ruff_cache *.egg-info
 
-# Benchmarks (bench/, docs/performance.md): each starts its own local MLflow server and prints a
-# table of figures with the goal and whether it was met. Run one script alone for its options
-# (e.g. `.venv/bin/python -m bench.reconcile_sweep --per-model 20`).
+# Benchmarks (bench/, docs/performance.md): each prints a table of figures with the goal and whether
+# it was met; all but secret_detection (the labelled credential corpus) start their own local MLflow
+# server. Run one script alone for its options (e.g. `.venv/bin/python -m bench.reconcile_sweep --per-model 20`).
 bench: setup
 	$(PY) -m bench.requests_per_check
 	$(PY) -m bench.webhook_latency
 	$(PY) -m bench.reconcile_sweep
 	$(PY) -m bench.cold_start
+	$(PY) -m bench.secret_detection
 
 # The end-to-end demo (local MLflow server, evidence-gate serve, Teams endpoint, five model versions).
 demo: setup setup-browser setup-render

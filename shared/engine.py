@@ -53,6 +53,7 @@ class Engine:
             required_tags=effective.required_tags,
             history=self.store,
             version_evidence=version_evidence,
+            max_artifact_dirs=effective.max_artifact_dirs,
         )
         if not promoting:
             self._wait_for_running_run(client.uri, evidence, effective.running_run_wait_minutes)
@@ -64,9 +65,9 @@ class Engine:
     def check_run(self, registry: str, run_id: str, *, trigger: Trigger) -> dict:
         """Run-level rules for a completed training run (job completions)."""
         client = self.client_factory(registry)
-        evidence = collect_run(client, run_id)
-        subject = Subject("run", client.uri, run_id=run_id)
         effective = self.policy.for_model("")
+        evidence = collect_run(client, run_id, max_artifact_dirs=effective.max_artifact_dirs)
+        subject = Subject("run", client.uri, run_id=run_id)
         return self._evaluate(CheckContext("run", evidence, effective, self.clock()), subject, trigger)
 
     def job_failed(self, registry: str, job: JobRun, *, trigger: Trigger) -> dict:

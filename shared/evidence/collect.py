@@ -3,8 +3,11 @@
 Fetches the minimum: for a normal MLflow 3 model version (run id on the version, source
 ``models:/m-<id>``) a registration check makes 6 registry requests (version, run, logged model,
 model artifact list, MLmodel, run artifact list) and a promotion check 9 (plus the registered
-model and the previous holder's version and run). The registered model is fetched for a
-registration check only when the version itself lacks a tag the policy requires.
+model and the previous holder's version and run), plus one artifact list per subdirectory of the
+model directory and of the run's artifacts (``code/``...: SEC-002 looks at every file; at most the
+policy's ``max_artifact_dirs`` directories a check, see :mod:`shared.evidence.tree`). The
+registered model is fetched for a registration check only when the version itself lacks a tag
+the policy requires.
 
 Evidence that cannot be read (:class:`~shared.errors.EvidenceUnreadable`: artifacts the identity
 may not read, a location no store serves, an endpoint the registry does not serve) is recorded in
@@ -35,6 +38,7 @@ from shared.evidence.model import (
     VersionEvidence,
 )
 from shared.evidence.registry import RegistryClient
+from shared.evidence.tree import DEFAULT_MAX_DIRS, ListingBudget, list_tree
 
 _LOGGED_MODEL_SOURCE = re.compile(r"^models:/(m-[0-9A-Za-z]+)/?$")
 _RUNS_SOURCE = re.compile(r"^runs:/([^/]+)/?(.*)$")
@@ -67,13 +71,16 @@ def collect_version(
     required_tags: list[str] = (),
     history: History | None = None,
     version_evidence: VersionEvidence | None = None,
+    max_artifact_dirs: int = DEFAULT_MAX_DIRS,
 ) -> Evidence:
     """Evidence for one model version; a promotion when ``alias`` or ``stage`` is given.
 
     ``version_evidence``: the version's record already fetched from this registry (the reconcile
     sweep's listing), used instead of ``get_model_version`` (one request fewer). The caller must
-    only pass a record as complete as ``get_model_version``'s (see ``shared.reconcile``)."""
+    only pass a record as complete as ``get_model_version``'s (see ``shared.reconcile``).
+    ``max_artifact_dirs``: the artifact directories the check may list (the run's and the model's together)."""
     evidence = Evidence(registry=client.uri)
+    budget = ListingBudget(max_artifact_dirs)
     if version_evidence is not None:
         if (version_evidence.name, version_evidence.version) != (name, str(version)):
             raise ValueError(f"version_evidence is {version_evidence.name} v{version_evidence.version},"
@@ -95,15 +102,15 @@ def collect_version(
     if mv.status != "FAILED_REGISTRATION":
         if mv.run_id and (mv.model_id or _LOGGED_MODEL_SOURCE.match(mv.source or "")):
             # The run and the logged model do not depend on each other: fetch both chains at once.
-            fetches["run"] = _FETCHES.submit(_run_chain, client, mv, None, evidence.unreadable)
+            fetches["run"] = _FETCHES.submit(_run_chain, client, mv, None, budget, evidence.unreadable)
             fetches["model_artifacts"] = _FETCHES.submit(
                 lambda: _model_artifacts(client, mv, *_fetch_logged_model(client, mv, evidence.unreadable), None,
-                                         evidence.unreadable))
+                                         budget, evidence.unreadable))
         else:
             logged_model, model_readable = _fetch_logged_model(client, mv, evidence.unreadable)
-            evidence.run, evidence.run_resolved_by = _run_chain(client, mv, logged_model, evidence.unreadable)
+            evidence.run, evidence.run_resolved_by = _run_chain(client, mv, logged_model, budget, evidence.unreadable)
             evidence.model_artifacts = _model_artifacts(client, mv, logged_model, model_readable, evidence.run,
-                                                        evidence.unreadable)
+                                                        budget, evidence.unreadable)
     futures.wait(fetches.values())  # every request has ended before anything is raised or returned
     if "run" in fetches:
         evidence.run, evidence.run_resolved_by = fetches["run"].result()
@@ -111,6 +118,7 @@ def collect_version(
         evidence.model_artifacts = fetches["model_artifacts"].result()
     if "registered_model" in fetches:
         evidence.registered_model = fetches["registered_model"].result()
+    evidence.unreadable += budget.unreadable()
 
     if promoting:
         evidence.promotion = _promotion(client, evidence, alias, stage, history)
@@ -130,13 +138,15 @@ def collect_version(
     return evidence
 
 
-def collect_run(client: RegistryClient, run_id: str) -> Evidence:
+def collect_run(client: RegistryClient, run_id: str, *, max_artifact_dirs: int = DEFAULT_MAX_DIRS) -> Evidence:
     """Evidence for a run on its own (job completions)."""
     evidence = Evidence(registry=client.uri)
     run = client.get_run(run_id)
     if not run.found:
         raise SubjectNotFound(f"run {run_id} does not exist in {client.uri}")
-    run.artifacts = _list(client, run.artifact_uri, "run_artifacts", evidence.unreadable)
+    budget = ListingBudget(max_artifact_dirs)
+    run.artifacts = _list(client, run.artifact_uri, "run_artifacts", budget, evidence.unreadable)
+    evidence.unreadable += budget.unreadable()
     evidence.run = run
     evidence.run_resolved_by = "run"
     evidence.registry_requests = client.requests
@@ -150,10 +160,10 @@ _FETCHES = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="evidenc
 
 
 def _run_chain(client: RegistryClient, mv: VersionEvidence, logged_model: LoggedModelInfo | None,
-               unreadable: list[Unreadable]):
+               budget: ListingBudget, unreadable: list[Unreadable]):
     run, resolved_by = _resolve_run(client, mv, logged_model)
     if run is not None and run.found:
-        run.artifacts = _list(client, run.artifact_uri, "run_artifacts", unreadable)
+        run.artifacts = _list(client, run.artifact_uri, "run_artifacts", budget, unreadable)
     return run, resolved_by
 
 
@@ -228,14 +238,14 @@ def _model_location(mv: VersionEvidence, logged_model: LoggedModelInfo | None, r
 
 def _model_artifacts(
     client: RegistryClient, mv: VersionEvidence, logged_model: LoggedModelInfo | None, logged_model_readable: bool,
-    run: RunEvidence | None, unreadable: list[Unreadable],
+    run: RunEvidence | None, budget: ListingBudget, unreadable: list[Unreadable],
 ) -> ModelArtifacts:
     location = _model_location(mv, logged_model, run)
     artifacts = ModelArtifacts(location=location, readable=logged_model_readable)
     if not location:
         return artifacts
     try:
-        artifacts.files = client.list_artifacts(location)
+        artifacts.files = list_tree(client, location, budget)
         if "MLmodel" in artifacts.files:
             try:
                 parsed = yaml.safe_load(client.read_artifact_text(location, "MLmodel"))
@@ -248,11 +258,11 @@ def _model_artifacts(
     return artifacts
 
 
-def _list(client: RegistryClient, location: str | None, part: str, unreadable: list[Unreadable]) -> list[str]:
-    if not location:
-        return []
+def _list(client: RegistryClient, location: str | None, part: str, budget: ListingBudget,
+          unreadable: list[Unreadable]) -> list[str]:
+    """The whole artifact tree at ``location`` (:func:`list_tree`), or [] with the reason recorded."""
     try:
-        return client.list_artifacts(location)
+        return list_tree(client, location, budget)
     except EvidenceUnreadable as exc:
         unreadable.append(_record(part, exc))
         return []

@@ -38,7 +38,7 @@ class RunEvidence:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     datasets: list[DatasetRef] = field(default_factory=list)
-    artifacts: list[str] = field(default_factory=list)  # names at the artifact root; dirs end with "/"
+    artifacts: list[str] = field(default_factory=list)  # every path below the artifact root; dirs end with "/"
     # What the platform itself records about the run, beyond MLflow's tags (filled by the
     # platform's backend; None: the platform says nothing):
     code_version: str | None = None  # e.g. a Databricks job's git_source commit, an Azure ML job's git property
@@ -60,7 +60,7 @@ class RunEvidence:
 @dataclass
 class ModelArtifacts:
     location: str | None
-    files: list[str] = field(default_factory=list)  # names at the model root; dirs end with "/"
+    files: list[str] = field(default_factory=list)  # every path below the model root (code/x.py); dirs end with "/"
     mlmodel: dict | None = None
     readable: bool = True  # False: the listing or MLmodel could not be read (Evidence.unreadable says why)
 

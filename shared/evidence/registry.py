@@ -61,15 +61,33 @@ API_CLASSES = (REGISTRY, TRACKING, SEARCH)
 PAGE_SIZE = 200
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def display_uri(uri: str) -> str:
-    """The registry URI without any user:password part, safe to show and store."""
-    parts = urlsplit(uri)
+    """The registry's one identity, safe to show and store: without any ``user:password@``, and
+    normalised so that every spelling of one registry is one history (GOV-005, GOV-006, DEP-001,
+    the previous alias holder): scheme and host in lower case, the default port (``:80`` /
+    ``:443``) dropped, no trailing slash. ``http://HOST:5000/`` and ``http://host:5000`` are one
+    registry. Other schemes (``databricks://profile``, ``azureml://...``) lose only the user info and
+    the trailing slash: their names are case-sensitive."""
+    parts = urlsplit(uri.strip())
+    scheme = parts.scheme.lower()
+    if scheme in _DEFAULT_PORTS and parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:  # not a port number: the authority as written, minus any user info
+            return urlunsplit((scheme, parts.netloc.rsplit("@", 1)[-1], parts.path.rstrip("/"), parts.query, ""))
+        host = parts.hostname  # urlsplit lower-cases it
+        if ":" in host:
+            host = f"[{host}]"  # IPv6
+        if port and port != _DEFAULT_PORTS[scheme]:
+            host = f"{host}:{port}"
+        return urlunsplit((scheme, host, parts.path.rstrip("/"), parts.query, ""))
     if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
-    return uri
+        host = parts.netloc.rsplit("@", 1)[-1]
+        return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), parts.query, ""))
+    return uri.strip().rstrip("/") if parts.path.endswith("/") else uri.strip()
 
 
 def _split_registry_uri(uri: str) -> tuple[str, str]:

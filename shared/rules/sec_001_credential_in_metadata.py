@@ -12,7 +12,8 @@ class Sec001CredentialInMetadata(Rule):
     severity = "error"
     remediation = (
         "Rotate the credential now, then delete it from the run or model (params cannot be edited: delete the run "
-        "and re-train), and read secrets from a secret store (Key Vault, Databricks secrets) instead of logging them."
+        "and re-train), and read secrets from a secret store (Key Vault, Databricks secrets) instead of logging them: "
+        "a reference (`@Microsoft.KeyVault(...)`, `{{secrets/scope/key}}`, `${VAR}`) or a variable's name is never flagged."
     )
     checks = RUN_LEVEL_CHECKS
 

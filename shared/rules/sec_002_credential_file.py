@@ -21,8 +21,12 @@ class Sec002CredentialFile(Rule):
             places.append(("model artifacts", ev.model_artifacts.files))
         for where, names in places:
             for name in names:
+                # ``name`` is a path below the artifact root (``deploy/ssh/id_rsa``): a policy pattern
+                # may match the whole path or the file's name
+                base = name.rsplit("/", 1)[-1].lower()
                 kind = credential_file_kind(name) or next(
-                    (p for p in params["extra_file_patterns"] if fnmatch.fnmatchcase(name.lower(), p.lower())), None
+                    (p for p in params["extra_file_patterns"] if not name.endswith("/")
+                     and (fnmatch.fnmatchcase(name.lower(), p.lower()) or fnmatch.fnmatchcase(base, p.lower()))), None
                 )
                 if kind:
                     yield Hit(f"'{name}' in the {where} looks like a credential file (matches {kind}).",

@@ -17,7 +17,6 @@ and that session fixture must still be able to set them in this one.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -32,8 +31,10 @@ import azure.functions as func
 import pytest
 
 from demo.stack import TeamsInbox
+from shared import secret_scan
 from tests.functions import conftest as functions_conftest
 from tests.functions.conftest import MLFLOW_SECRET, mlflow_headers
+from tests.secrets.corpus import corpus
 from tests.support.servicebus import install_capturing_publisher
 from tests.teams.helpers import shown
 
@@ -49,61 +50,21 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = os.path.join(os.path.dirname(sys.executable), "evidence-gate")
 WINDOW = 12
 
-KINDS = (
-    "azure-storage-connection-string", "azure-storage-account-key", "azure-sas-token",
-    "servicebus-or-eventhubs-connection-string", "aws-access-key-id", "aws-secret-access-key", "private-key",
-    "jwt", "databricks-pat", "github-token", "credential-assignment",
-)
+# Every kind shared/secret_scan.py recognises in a value on its own (credential-named-value needs
+# a credential-sounding key; the mappings' keys here are neutral).
+KINDS = tuple(k.name for k in secret_scan.KINDS if k.name != "credential-named-value")
 FILES = (".env", "id_rsa", "credentials.json")
-
-
-def _hex(n: int) -> str:
-    return "".join(uuid.uuid4().hex for _ in range(n // 32 + 1))[:n]
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+_SECRETS, _ = corpus()
+_DRAWN: dict[str, int] = {}
 
 
 def credential(kind: str) -> tuple[str, str]:
-    """(value, its secret part): a fresh, unique credential of ``kind`` as shared/secret_scan.py sees it."""
-    if kind == "azure-storage-connection-string":
-        key = _hex(86) + "=="
-        return f"DefaultEndpointsProtocol=https;AccountName=lake{_hex(6)};AccountKey={key}", key
-    if kind == "azure-storage-account-key":
-        key = _hex(86) + "=="
-        return key, key
-    if kind == "azure-sas-token":
-        sig = _hex(40) + "%3D"
-        return (f"https://lake.blob.core.windows.net/c/f.csv?sv=2022-11-02&ss=b&srt=o&sp=r"
-                f"&se=2026-12-01T00:00:00Z&sig={sig}", sig)
-    if kind == "servicebus-or-eventhubs-connection-string":
-        key = _hex(43) + "="
-        return (f"Endpoint=sb://ns{_hex(6)}.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;"
-                f"SharedAccessKey={key}", key)
-    if kind == "aws-access-key-id":
-        secret = _hex(16).upper()
-        return "AKIA" + secret, secret
-    if kind == "aws-secret-access-key":
-        secret = _hex(40)
-        return f"aws_secret_access_key={secret}", secret
-    if kind == "private-key":
-        body = f"MIIEow{_hex(34)}\n{_hex(40)}"
-        return f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----", body
-    if kind == "jwt":
-        token = ".".join([_b64url(json.dumps({"kid": _hex(16), "alg": "HS256"}).encode()),
-                          _b64url(json.dumps({"sub": _hex(20)}).encode()), _b64url(bytes.fromhex(_hex(64)))])
-        return token, token[3:]
-    if kind == "databricks-pat":
-        secret = _hex(32)
-        return "dapi" + secret, secret
-    if kind == "github-token":
-        secret = _hex(36)
-        return "ghp_" + secret, secret
-    if kind == "credential-assignment":
-        secret = f"Pw-{_hex(14)}!"
-        return f"host=db.internal;password={secret}", secret
-    raise ValueError(kind)
+    """(value, its secret part): the next credential of ``kind`` from the labelled corpus
+    (tests/secrets/corpus.py), shortest first; a different one at each location."""
+    samples = sorted((s for s in _SECRETS if s.label == kind and s.name is None), key=lambda s: len(s.value))
+    sample = samples[_DRAWN.get(kind, 0) % len(samples)]
+    _DRAWN[kind] = _DRAWN.get(kind, 0) + 1
+    return sample.value, sample.secret
 
 
 class Planted:

@@ -86,9 +86,11 @@ class RegistryKit:
     def model_version(self, name: str, *, style: str = "mlflow3", run_status: str = "FINISHED",
                       signature: bool = True, version_tags: dict | None = None, description: str | None = None,
                       model_tags: dict | None = None, delete_run: bool = False, source: str | None = None,
-                      **run_kwargs) -> Trained:
+                      code_files: dict[str, str] | None = None, **run_kwargs) -> Trained:
         """A registered model version; the defaults give a fully evidenced MLflow 3 model.
-        ``source``: the artifact location of an ``orphan`` (a version with no run)."""
+
+        ``source``: the artifact location of an ``orphan`` (a version with no run).
+        ``code_files``: files (name -> text) ``log_model`` copies into the model's ``code/`` directory."""
         self.ensure_model(name, tags=model_tags)
         tags = {"owner": "team-churn"} if version_tags is None else version_tags
         if style == "orphan":
@@ -99,9 +101,14 @@ class RegistryKit:
         model_id = None
         if style in ("mlflow3", "mlflow3_no_run_id"):
             model, example = self.sklearn_model
-            with mlflow.start_run(run_id=run_id):
+            with mlflow.start_run(run_id=run_id), tempfile.TemporaryDirectory() as code_dir:
+                code_paths = []
+                for file_name, text in (code_files or {}).items():
+                    code_paths.append(os.path.join(code_dir, file_name))
+                    with open(code_paths[-1], "w") as fh:
+                        fh.write(text)
                 info = mlflow.sklearn.log_model(model, name="model", input_example=example if signature else None,
-                                                pip_requirements=["scikit-learn==1.9.1"])
+                                                pip_requirements=["scikit-learn==1.9.1"], code_paths=code_paths or None)
             model_id = info.model_id
             source = f"models:/{model_id}"
             mv_run_id = run_id if style == "mlflow3" else None

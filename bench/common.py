@@ -146,11 +146,22 @@ class Factory:
             futures = [pool.submit(self._batch, n, per_model) for n in models]
             return [pair for f in futures for pair in f.result()]
 
+    def prepare(self, models: list[str], threads: int = 8) -> None:
+        """The registered models and each one's run and LoggedModel, without versions."""
+        for name in models:
+            self.ensure_model(name)
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(self._origin, models))
+
+    def _origin(self, name: str) -> tuple[str, str]:
+        if name not in self.origins:
+            self.origins[name] = self._logged_model()
+        return self.origins[name]
+
     def _batch(self, name: str, count: int) -> list[tuple[str, str]]:
         import requests
 
-        if name not in self.origins:
-            self.origins[name] = self._logged_model()
+        self._origin(name)
         with requests.Session() as session:
             return [(name, self.version(name, session=session)) for _ in range(count)]
 

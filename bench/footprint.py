@@ -10,7 +10,7 @@
   worker runs sync functions in a thread pool), each a real registration check against the local
   MLflow server stored in the SQLite store; a share of extra checks goes through the MLflow client
   backend so its client, stores and artifact repositories are really in memory. The child reports
-  its RSS (``/proc/self/statm``) after each stage and its peak (``getrusage``: ``ru_maxrss``).
+  its RSS (``/proc/self/statm``) after each stage and its peak (``VmHWM`` in ``/proc/self/status``).
 - **Deployed package size**: ``pip install -r requirements.txt --target <tmp>`` (what the Flex
   deployment zip carries besides our own code), in total and per distribution from each
   ``*.dist-info/RECORD``, grouped as mlflow, azureml, databricks and azure.
@@ -37,12 +37,18 @@ SECRET = "bench-footprint-secret"
 GROUPS = ("mlflow", "azureml", "databricks", "azure")
 
 CHILD = r"""
-import dataclasses, json, os, resource, sys, time, uuid
+import dataclasses, json, os, sys, time, uuid
 from concurrent.futures import ThreadPoolExecutor
 
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+def peak_mb():
+    # VmHWM: this process image's peak RSS. Not ru_maxrss, which after fork + exec still holds the
+    # parent's RSS at the fork (the benchmark parent has MLflow imported).
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 marks = [("interpreter started", rss_mb())]
 import azure.functions as func
@@ -91,8 +97,7 @@ with ThreadPoolExecutor(threads) as pool:
         marks.append((f"{min(start + step, len(webhook_versions))} webhook checks (REST backend)", rss_mb()))
 
 assert "mlflow" in sys.modules and "azureml.mlflow" in sys.modules and "databricks.sdk" in sys.modules
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-print(json.dumps({"marks": marks, "peak": peak, "stored": stored}))
+print(json.dumps({"marks": marks, "peak": peak_mb(), "stored": stored}))
 """
 
 

@@ -7,9 +7,13 @@ a time (the sequential figure), then C deliveries in flight at once for each C i
 registrations per second and the p95 answer time at each level.
 
 What it decides: the Flex Consumption per-instance HTTP concurrency (infra/app/api.bicep,
-``scaleAndConcurrency.triggers.http.perInstanceConcurrency``) is the smallest level that reaches
-90 % of the best throughput measured: more requests in flight per instance only queue (longer
-answers, same rate), and Flex adds instances instead. Goal: concurrent throughput at least 2x the
+``scaleAndConcurrency.triggers.http.perInstanceConcurrency``). A check mostly waits on the
+registry, so one instance overlaps checks until its CPU is used up: the serve process's CPU time
+per registration (``/proc/<pid>/stat``) gives the most registrations per second an instance of
+each Flex size (0.25, 1 or 2 vCPU) can do, and by Little's law the requests in flight it takes to
+get there at the sequential answer time. More in flight per instance only queue (longer answers,
+same rate); Flex adds instances instead. The level where this machine's rate levels off (within
+90 % of the best) is printed too. Goal: concurrent throughput at least 2x the
 sequential figure (the check mostly waits on the registry, so one instance can overlap checks)."""
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from bench.common import REPO, Factory, header, mlflow_server, percentile, table
 
 SECRET = "bench-throughput-secret"
 GOAL_SPEEDUP = 2.0
-KNEE = 0.9  # the concurrency setting: the smallest level reaching this share of the best rate
+KNEE = 0.9  # where the rate levels off: the smallest level reaching this share of the best rate
+# vCPU per Flex Consumption instance size ("Instance memory", learn.microsoft.com/azure/azure-functions/flex-consumption-plan)
+FLEX_CORES = {512: 0.25, 2048: 1.0, 4096: 2.0}
 
 
 class Serve:
@@ -52,6 +58,12 @@ class Serve:
             self.stop()
             raise RuntimeError(f"evidence-gate serve did not start: {line!r}")
         self.url = f"http://127.0.0.1:{self.port}/api/webhooks/mlflow"
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the serve process so far (/proc/<pid>/stat, fields 14 and 15)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -114,25 +126,34 @@ def main(argv=None) -> int:
             for level in [1, *levels]:
                 batch = versions[cursor:cursor + args.per_level]
                 cursor += args.per_level
+                cpu = serve.cpu_seconds()
                 rate, times = run_level(serve.url, batch, level)
-                results.append((level, rate, times))
+                results.append((level, rate, times, (serve.cpu_seconds() - cpu) / len(batch)))
                 print(f"  {level} in flight: {rate:.1f} registrations/s, p95 {percentile(times, 95) * 1000:.0f} ms",
                       flush=True)
         finally:
             serve.stop()
 
     sequential = results[0][1]
-    best = max(rate for _, rate, _ in results)
-    setting = next(level for level, rate, _ in results if rate >= KNEE * best)
+    best = max(rate for _, rate, _, _ in results)
+    setting = next(level for level, rate, _, _ in results if rate >= KNEE * best)
+    cpu = max(c for _, _, _, c in results)  # CPU seconds per registration in the serve process
     rows = []
-    for level, rate, times in results:
+    for level, rate, times, cpu_each in results:
         label = "one at a time (sequential)" if level == 1 else f"{level} deliveries in flight"
         goal = f">= {GOAL_SPEEDUP:g}x sequential" if level > 1 else None
         rows.append((label, f"{rate:.1f}/s", f"{rate / sequential:.2f}x", f"{percentile(times, 50) * 1000:.0f} ms",
-                     f"{percentile(times, 95) * 1000:.0f} ms", goal, verdict(rate >= GOAL_SPEEDUP * sequential) if goal else ""))
+                     f"{percentile(times, 95) * 1000:.0f} ms", f"{cpu_each * 1000:.0f} ms", goal,
+                     verdict(rate >= GOAL_SPEEDUP * sequential) if goal else ""))
     print(table(f"One evidence-gate serve (8 threads), {args.per_level} signed registrations per level", rows,
-                headers=("deliveries", "registrations", "vs sequential", "p50", "p95", "goal", "met")))
-    print(f"  per-instance HTTP concurrency supported: {setting} (smallest level within {KNEE:.0%} of the best,"
+                headers=("deliveries", "registrations", "vs sequential", "p50", "p95", "CPU per registration", "goal",
+                         "met")))
+    seq_p50 = percentile(results[0][2], 50)
+    for memory, cores in FLEX_CORES.items():
+        cap = cores / cpu
+        print(f"  Flex {memory} MB instance ({cores:g} vCPU): at most {cap:.1f} registrations/s by CPU;"
+              f" in flight to reach it at the sequential p50 ({seq_p50 * 1000:.0f} ms): {cap * seq_p50:.1f}")
+    print(f"  this machine: the rate levels off at {setting} in flight (smallest level within {KNEE:.0%} of the best,"
           f" {best:.1f}/s)")
     return 0
 

@@ -70,6 +70,9 @@ bench: setup
 	$(PY) -m bench.reconcile_sweep
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.secret_detection
+	$(PY) -m bench.footprint
+	$(PY) -m bench.throughput
+	$(PY) -m bench.reconcile_scale
 
 # The end-to-end demo (local MLflow server, evidence-gate serve, Teams endpoint, five model versions).
 demo: setup setup-browser setup-render

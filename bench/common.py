@@ -87,6 +87,7 @@ class Factory:
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         self.experiment_id = self.client.create_experiment(f"bench-{time.time_ns()}")
         self.run_id, self.model_id = self._logged_model()
+        self.origins: dict[str, tuple[str, str]] = {}  # registered model -> its own (run id, LoggedModel id)
 
     def _logged_model(self) -> tuple[str, str]:
         from mlflow.entities import Dataset, DatasetInput, InputTag
@@ -126,14 +127,18 @@ class Factory:
         import requests
 
         tags = {"owner": "team-churn", **(tags or {})}
-        body = {"name": name, "source": f"models:/{self.model_id}", "run_id": self.run_id, "model_id": self.model_id,
+        run_id, model_id = self.origins.get(name, (self.run_id, self.model_id))
+        body = {"name": name, "source": f"models:/{model_id}", "run_id": run_id, "model_id": model_id,
                 "tags": [{"key": k, "value": v} for k, v in tags.items()]}
         resp = (session or requests).post(f"{self.uri}/api/2.0/mlflow/model-versions/create", json=body, timeout=60)
         resp.raise_for_status()
         return str(resp.json()["model_version"]["version"])
 
     def many(self, models: list[str], per_model: int, threads: int = 8) -> list[tuple[str, str]]:
-        """``per_model`` versions of each model, registered through the REST API by a few threads."""
+        """``per_model`` versions of each model, registered through the REST API by a few threads.
+        Each registered model gets its own run and LoggedModel: the server records every version
+        registered from a LoggedModel in one tag of it (read, extended and written again), which
+        two threads registering from the same LoggedModel at once can collide on."""
         for name in models:
             self.ensure_model(name)
         with ThreadPoolExecutor(threads) as pool:
@@ -141,10 +146,22 @@ class Factory:
             futures = [pool.submit(self._batch, n, per_model) for n in models]
             return [pair for f in futures for pair in f.result()]
 
+    def prepare(self, models: list[str], threads: int = 8) -> None:
+        """The registered models and each one's run and LoggedModel, without versions."""
+        for name in models:
+            self.ensure_model(name)
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(self._origin, models))
+
+    def _origin(self, name: str) -> tuple[str, str]:
+        if name not in self.origins:
+            self.origins[name] = self._logged_model()
+        return self.origins[name]
 
     def _batch(self, name: str, count: int) -> list[tuple[str, str]]:
         import requests
 
+        self._origin(name)
         with requests.Session() as session:
             return [(name, self.version(name, session=session)) for _ in range(count)]
 

@@ -68,13 +68,18 @@ param duplicateDetectionWindow string = 'P1D'
   2048
   4096
 ])
-@description('Flex Consumption instance memory (MB).')
-param instanceMemoryMB int = 2048
+@description('Flex Consumption instance memory (MB); 512 fits one function process with every registry backend loaded (docs/performance.md).')
+param instanceMemoryMB int = 512
 
 @minValue(1)
 @maxValue(1000)
 @description('Flex Consumption maximum instance count.')
 param maximumInstanceCount int = 40
+
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption HTTP requests per instance at once (scaleAndConcurrency.triggers.http.perInstanceConcurrency); see docs/performance.md.')
+param httpPerInstanceConcurrency int = 4
 
 @minValue(30)
 @maxValue(730)
@@ -215,6 +220,7 @@ module api 'app/api.bicep' = {
     reconcileSchedule: reconcileSchedule
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
   }
   dependsOn: [
     // The Flex deployment storage and Key Vault references must be readable when the app starts.

@@ -35,16 +35,27 @@ param policyPath string = ''
 param waiversPath string = ''
 param reconcileSchedule string = '0 */15 * * * *'
 
+// 512 MB: one function process peaks at 149 MB after 1,000 checks with every registry backend
+// loaded (bench/footprint.py, docs/performance.md "Function app footprint").
 @allowed([
   512
   2048
   4096
 ])
-param instanceMemoryMB int = 2048
+param instanceMemoryMB int = 512
 
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
+
+// HTTP requests one instance takes at once before Flex adds an instance. A registration check
+// costs 10-14 ms of CPU in the function process and answers in ~200 ms (p50, one at a time), so a
+// 512 MB instance (0.25 vCPU) is CPU-bound at ~17 checks/s, reached with ~3.4 in flight: 4.
+// More would only queue behind the CPU (bench/throughput.py, docs/performance.md "Throughput per
+// instance"); raise it with instanceMemoryMB (2048 MB, 1 vCPU: ~14; 4096 MB: ~28).
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 4
 
 // Key Vault secret names: the setting name in lower case with '-' for '_'.
 var secretUri = '${keyVaultUri}secrets/'
@@ -155,6 +166,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'python'

@@ -140,10 +140,16 @@ def test_function_app_on_flex_consumption():
     assert props["httpsOnly"] is True
     config = props["functionAppConfig"]
     assert config["runtime"] == {"name": "python", "version": "3.11"}
-    # instance memory and maximum instance count are parameters
-    assert config["scaleAndConcurrency"] == {"instanceMemoryMB": "instanceMemoryMB", "maximumInstanceCount": "maximumInstanceCount"}
-    assert {"instanceMemoryMB", "maximumInstanceCount"} <= set(api["parameters"])
-    assert {"instanceMemoryMB", "maximumInstanceCount"} <= set(tree("infra/main.bicep")["parameters"])
+    # instance memory, maximum instance count and HTTP concurrency per instance are parameters
+    assert config["scaleAndConcurrency"] == {"instanceMemoryMB": "instanceMemoryMB", "maximumInstanceCount": "maximumInstanceCount",
+                                             "triggers": {"http": {"perInstanceConcurrency": "httpPerInstanceConcurrency"}}}
+    scale = {"instanceMemoryMB", "maximumInstanceCount", "httpPerInstanceConcurrency"}
+    assert scale <= set(api["parameters"])
+    main = tree("infra/main.bicep")["parameters"]
+    assert scale <= set(main)
+    # the measured defaults (docs/performance.md): 512 MB instances
+    assert api["parameters"]["instanceMemoryMB"]["default"] == main["instanceMemoryMB"]["default"] == 512
+    assert api["parameters"]["httpPerInstanceConcurrency"]["default"] == main["httpPerInstanceConcurrency"]["default"]
     storage = config["deployment"]["storage"]
     assert storage["type"] == "blobContainer"
     assert storage["authentication"] == {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": "identityId"}

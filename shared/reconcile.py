@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from shared import settings, telemetry
-from shared.errors import BadInput, EvidenceGateError, RegistryUnavailable
+from shared.errors import BadInput, EvidenceGateError, RegistryUnavailable, TransientError
 from shared.evidence.registry import API_CLASSES, REGISTRY, SEARCH, TRACKING, RegistryClient
 from shared.sources import PROMOTION, REGISTRATION, RegistryEvent
 
@@ -298,7 +298,7 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
                     summary.checked += 1
                 else:
                     summary.skipped.append(f"{name} v{version}: {outcome.reason}")
-            except RegistryUnavailable as exc:
+            except TransientError as exc:  # registry or state store: retried from the watermark next sweep
                 summary.unavailable.append(f"{name} v{version}: {exc}")
                 failed_ts.append(ts)
             except EvidenceGateError as exc:  # BadInput / PolicyError for one version: report, don't block
@@ -328,7 +328,7 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
                 outcome = future.result()
                 summary.reports.extend(outcome.reports)
                 summary.promotions += 1 if outcome.reports else 0
-            except RegistryUnavailable as exc:
+            except TransientError as exc:
                 summary.unavailable.append(f"{name} v{version} ({target}): {exc}")
                 promotion_failed = True
             except EvidenceGateError as exc:

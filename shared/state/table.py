@@ -143,6 +143,7 @@ class TableStateStore:
     :meth:`from_settings` or by a test/bench with its own transport or per-call policies)."""
 
     def __init__(self, table: TableClient, *, create: bool = True):
+        """``create``: create the table when missing (a connection string: Azurite, development)."""
         self.table = table
         if create:
             with _calls():
@@ -169,7 +170,9 @@ class TableStateStore:
             raise ConfigurationError(f"{STATE}__tableServiceUri must be https://<account>.table.core.windows.net")
         from shared.azure_credential import credential
 
-        return cls(TableClient(uri, name, credential=credential(settings.get(f"{STATE}__clientId")), **options))
+        # In Azure the table is provisioned by infra/ and the identity's role is scoped to it.
+        return cls(TableClient(uri, name, credential=credential(settings.get(f"{STATE}__clientId")), **options),
+                   create=False)
 
     # -- helpers -------------------------------------------------------------------------------
     def _query(self, query_filter: str, parameters: dict[str, Any], *, select: list[str] | None = None,

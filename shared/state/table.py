@@ -45,7 +45,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
+from azure.data.tables import EdmType, EntityProperty, TableClient, TableErrorCode, UpdateMode
 
 from shared import settings
 from shared.errors import ConfigurationError, StateStoreUnavailable
@@ -97,16 +97,26 @@ def _retry_after(exc: HttpResponseError) -> float | None:
         return None
 
 
+def _table_missing(exc: ResourceNotFoundError) -> ConfigurationError:
+    return ConfigurationError(f"the state table does not exist: provision it (infra/ creates it) or fix"
+                              f" EVIDENCE_GATE_STATE_TABLE ({exc.error_code})")
+
+
 @contextmanager
 def _calls() -> Iterator[None]:
-    """Map the SDK's errors to the taxonomy (shared/errors.py)."""
+    """Map the SDK's errors to the taxonomy (shared/errors.py). A missing entity is the caller's
+    answer to handle; a missing table is never read as "no history"."""
     try:
         yield
+    except ResourceNotFoundError as exc:
+        if exc.error_code == TableErrorCode.TABLE_NOT_FOUND:
+            raise _table_missing(exc) from None
+        raise
     except ClientAuthenticationError as exc:
         raise ConfigurationError(
             f"the state store refused Evidence Gate's identity ({_reason(exc)}): grant the app's identity"
             " 'Storage Table Data Contributor' on the storage account, or fix the EVIDENCE_GATE_STATE setting") from None
-    except (ResourceExistsError, ResourceNotFoundError, ResourceModifiedError):
+    except (ResourceExistsError, ResourceModifiedError):
         raise  # answers the callers below act on
     except HttpResponseError as exc:
         if exc.status_code == 403:
@@ -191,7 +201,9 @@ class TableStateStore:
         with _calls():
             try:
                 return self.table.get_entity(pk, rk, select=select)
-            except ResourceNotFoundError:
+            except ResourceNotFoundError as exc:
+                if exc.error_code == TableErrorCode.TABLE_NOT_FOUND:
+                    raise
                 return None
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -303,12 +315,10 @@ class TableStateStore:
             try:
                 self.table.update_entity({"PartitionKey": pointer["subject_pk"], "RowKey": pointer["subject_rk"],
                                           "notified": True}, mode=UpdateMode.MERGE)
-            except ResourceNotFoundError:
-                pass
-            try:
-                self.table.delete_entity("n", key(report_id))
-            except ResourceNotFoundError:
-                pass
+            except ResourceNotFoundError as exc:
+                if exc.error_code == TableErrorCode.TABLE_NOT_FOUND:
+                    raise
+            self.table.delete_entity("n", key(report_id))  # no error when already deleted
 
     # -- history -------------------------------------------------------------------------------
     def has_passing_registration(self, registry: str, model: str, version: str) -> bool:

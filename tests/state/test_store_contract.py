@@ -197,3 +197,16 @@ def test_keys_with_reserved_characters(state):
     assert state.reports_for_event("mlflow", "model_version.created", "a/b#c?d") == [report]
     state.record_holders(registry, "cat.schema/model#1?\\x", {"alias:a/b": "1"})
     assert state.previous_holder(registry, "cat.schema/model#1?\\x", "alias:a/b", "2") == "1"
+
+
+def test_table_missing_is_a_configuration_error_never_empty_history(azurite):
+    """A table deleted (or never provisioned) is not 'no history': that would be a false GOV-006."""
+    from shared.errors import ConfigurationError
+
+    table = TableClient.from_connection_string(azurite.connection_string, f"gone{secrets.token_hex(6)}")
+    state = TableStateStore(table)
+    table.delete_table()
+    for call in (lambda: state.has_passing_registration(REGISTRY, "churn", "1"), lambda: state.watermark(REGISTRY),
+                 lambda: state.get("x"), lambda: state.reports_for_event("mlflow", "t", "e")):
+        with pytest.raises(ConfigurationError, match="state table does not exist"):
+            call()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -77,7 +78,7 @@ class Azurite:
         proc = self._procs.pop(name, None)
         if proc is None:
             return
-        proc.terminate()  # Azurite saves its database and closes on SIGTERM
+        proc.send_signal(signal.SIGINT)  # Azurite saves its database on SIGINT (SIGTERM loses it)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:

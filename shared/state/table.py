@@ -115,14 +115,14 @@ def _calls() -> Iterator[None]:
     except ClientAuthenticationError as exc:
         raise ConfigurationError(
             f"the state store refused Evidence Gate's identity ({_reason(exc)}): grant the app's identity"
-            " 'Storage Table Data Contributor' on the storage account, or fix the EVIDENCE_GATE_STATE setting") from None
+            " 'Storage Table Data Contributor' on the state table, or fix the EVIDENCE_GATE_STATE setting") from None
     except (ResourceExistsError, ResourceModifiedError):
         raise  # answers the callers below act on
     except HttpResponseError as exc:
         if exc.status_code == 403:
             raise ConfigurationError(
-                "the state store answered HTTP 403: grant the app's identity 'Storage Table Data Contributor' on the"
-                " storage account") from None
+                f"the state store answered {_reason(exc)}: grant the app's identity 'Storage Table Data Contributor'"
+                " on the state table") from None
         if exc.status_code in TRANSIENT_STATUS or exc.status_code is None:
             raise StateStoreUnavailable(_reason(exc), status=exc.status_code, retry_after=_retry_after(exc)) from None
         raise

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test lint bench clean setup-browser setup-render setup-tools demo serve
+.PHONY: setup test lint bench clean setup-browser setup-render setup-azurite setup-tools demo serve
 
 setup: $(STAMP)
 
@@ -14,7 +14,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-test: setup setup-browser setup-render setup-tools
+test: setup setup-browser setup-render setup-azurite setup-tools
 	$(PY) -m pytest -q
 
 # The Teams card rendering test (tests/teams) needs Debian's chromium and the pinned `adaptivecards`
@@ -42,6 +42,20 @@ $(RENDER_STAMP): $(RENDER)/package.json $(RENDER)/package-lock.json
 	  if [ -f $(RENDER)/node_modules/adaptivecards/dist/adaptivecards.min.js ]; then touch $@; \
 	  else echo "setup-render: npm ci failed in $(RENDER)"; fi; \
 	else echo "setup-render: npm is missing; the Teams card rendering test cannot run"; fi
+
+# The state-store, scale-out and storage tests start Azurite (Microsoft's Azure Storage emulator:
+# Table, Blob and Queue) from the pinned `azurite` npm package (tests/support/azurite.py).
+AZURITE := tests/support/azurite-emulator
+AZURITE_STAMP := $(AZURITE)/node_modules/.installed-stamp
+
+setup-azurite: $(AZURITE_STAMP)
+
+$(AZURITE_STAMP): $(AZURITE)/package.json $(AZURITE)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd $(AZURITE) && npm ci --no-audit --no-fund --loglevel=error 2>&1 | grep -v 'Unknown user config' || true); \
+	  if [ -x $(AZURITE)/node_modules/.bin/azurite-table ]; then touch $@; \
+	  else echo "setup-azurite: npm ci failed in $(AZURITE)"; fi; \
+	else echo "setup-azurite: npm is missing; the Azure Storage tests cannot run"; fi
 
 # Offline IaC checks (tests/infra): checkov + pycep-parser in their own venv, pinned in
 # requirements-tools.txt (checkov's pins conflict with the app's).
@@ -73,6 +87,7 @@ bench: setup
 	$(PY) -m bench.footprint
 	$(PY) -m bench.throughput
 	$(PY) -m bench.reconcile_scale
+	$(PY) -m bench.state_store
 
 # The end-to-end demo (local MLflow server, evidence-gate serve, Teams endpoint, five model versions).
 demo: setup setup-browser setup-render

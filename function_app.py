@@ -18,6 +18,7 @@ from handlers import (
     notify_teams,
     reconcile,
 )
+from shared.state import log_configuration
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -30,6 +31,8 @@ for _blueprint in (
     notify_teams.bp,
 ):
     app.register_functions(_blueprint)
+
+log_configuration()  # in Azure without a shared state store: say so now, checks are refused (503)
 
 _functions: list[func.Function] | None = None
 

@@ -93,6 +93,8 @@ var tags = {
 var functionAppName = 'func-evgate-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var deadLetterContainerName = 'eventgrid-deadletter'
+// Evidence Gate's shared state (EVIDENCE_GATE_STATE_TABLE, docs/state.md).
+var stateTableName = 'evidencegate'
 
 // /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{name}
 var workspaceIdParts = split(azureMlWorkspaceId, '/')
@@ -126,6 +128,9 @@ module storage 'core/storage/storage-account.bicep' = {
     containers: [
       deploymentContainerName
       deadLetterContainerName
+    ]
+    tables: [
+      stateTableName
     ]
   }
 }
@@ -170,6 +175,7 @@ module rbac 'app/rbac.bicep' = {
   params: {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
+    stateTableName: stateTableName
     serviceBusNamespaceName: serviceBus.outputs.name
     topicName: serviceBus.outputs.topicName
     teamsSubscriptionName: serviceBus.outputs.teamsSubscriptionName
@@ -203,6 +209,7 @@ module api 'app/api.bicep' = {
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
+    stateTableName: stateTableName
     deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     keyVaultUri: keyVault.outputs.uri

@@ -39,9 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--policy", default=settings.get("EVIDENCE_GATE_POLICY"), help="policy YAML (default: built-in)")
     check.add_argument("--waivers", default=settings.get("EVIDENCE_GATE_WAIVERS"), help="waivers YAML")
     check.add_argument("--format", choices=["table", "json", "sarif"], default="table")
-    check.add_argument("--store", default=settings.get("EVIDENCE_GATE_STORE"),
-                       help="local report store (history for GOV-005/GOV-006; the report is saved there)")
-    check.add_argument("--no-store", action="store_true", help="do not read or write the local report store")
+    check.add_argument("--store", help="local SQLite report store (history for GOV-005/GOV-006; the report is saved"
+                       " there); default: the shared state store when EVIDENCE_GATE_STATE is set, else $EVIDENCE_GATE_STORE")
+    check.add_argument("--no-store", action="store_true", help="do not read or write any report store")
 
     serve = sub.add_parser("serve", help="local host for the function app (webhooks, Event Grid, reconcile timer)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     reports.add_argument("--since", help="stored within this duration: 30m, 24h, 7d")
     reports.add_argument("--limit", type=int, default=200)
     reports.add_argument("--format", choices=["table", "json"], default="table")
-    reports.add_argument("--store", help="local report store (default: $EVIDENCE_GATE_STORE); when"
+    reports.add_argument("--store", help="local SQLite report store (default: the shared state store when"
+                         " EVIDENCE_GATE_STATE is set, else $EVIDENCE_GATE_STORE); when"
                          " EVIDENCE_GATE_LOG_ANALYTICS_WORKSPACE_ID is set and --store is not, reports come from Log Analytics")
     return parser
 
@@ -90,16 +91,27 @@ def _check(args) -> int:
         raise BadInput("no registry: pass --tracking-uri or set MLFLOW_TRACKING_URI")
     policy = load_policy(args.policy, args.waivers)
     # The store is the gate's memory (history for the promotion rules) and where the report goes.
-    # It is opened only when one exists already or a report is made: a check that fails before
-    # checking anything leaves no .evidence-gate/ behind.
-    path = None if args.no_store else (args.store or settings.get("EVIDENCE_GATE_STORE"))
-    store = ReportStore(path) if path and (path == ":memory:" or os.path.exists(path)) else None
+    # A local SQLite store is opened only when it exists already or there is a report to save: a
+    # check that fails before checking anything leaves no .evidence-gate/ behind.
+    store, save_to = None, None
+    if not args.no_store:
+        from shared.state import shared_store_configured
+
+        path = args.store or settings.get("EVIDENCE_GATE_STORE")
+        if shared_store_configured() and not args.store:
+            store = _open_store(None)
+        elif path == ":memory:" or os.path.exists(path):
+            store = ReportStore(path)
+        else:
+            save_to = path
     engine = Engine(policy, store)
     with _progress(f"checking {args.model} v{args.version} in {display_uri(args.tracking_uri)}"):
         report = engine.check_version(args.tracking_uri, args.model, args.version, alias=args.alias, stage=args.stage,
                                       trigger=Trigger("cli", "check"))
-    if path:
-        (store or ReportStore(path)).save(report)
+    if store is not None:
+        store.save(report)
+    elif save_to:
+        ReportStore(save_to).save(report)
     if args.format == "json":
         sys.stdout.write(as_json(report))
     elif args.format == "sarif":
@@ -217,12 +229,22 @@ def _reconcile(args) -> int:
     return EXIT_OK
 
 
+def _open_store(path: str | None):
+    """``--store PATH``: that SQLite file; otherwise the state store the settings configure."""
+    if path:
+        from shared.sinks.store import ReportStore
+
+        return ReportStore(path)
+    from shared.state import open_state
+
+    return open_state()
+
+
 def _reports(args) -> int:
     import json
     from datetime import UTC, datetime, timedelta
 
     from shared.reconcile import parse_duration
-    from shared.sinks.store import ReportStore
 
     lookback = timedelta(seconds=parse_duration(args.since)) if args.since else None
     if args.limit < 1:
@@ -234,7 +256,7 @@ def _reports(args) -> int:
         rows = LogAnalyticsReports(workspace).query(model=args.model, version=args.version, verdict=args.verdict,
                                                     since=lookback, limit=args.limit)
     else:
-        rows = ReportStore(args.store or settings.get("EVIDENCE_GATE_STORE")).query(
+        rows = _open_store(args.store).query(
             model=args.model, version=args.version, verdict=args.verdict,
             since=datetime.now(UTC) - lookback if lookback else None, limit=args.limit)
     if args.format == "json":

@@ -20,7 +20,7 @@ from shared.policy.waivers import apply_waivers
 from shared.report import Subject, Trigger, build_report
 from shared.rules import catalog
 from shared.rules.base import CheckContext, Deployment
-from shared.sinks.store import ReportStore
+from shared.state import StateStore
 
 
 def _utcnow() -> datetime:
@@ -30,7 +30,7 @@ def _utcnow() -> datetime:
 @dataclass
 class Engine:
     policy: Policy
-    store: ReportStore | None = None
+    store: StateStore | None = None
     client_factory: Callable[[str], RegistryClient] = RegistryClient
     clock: Callable[[], datetime] = field(default=_utcnow)
 

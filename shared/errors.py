@@ -135,6 +135,23 @@ class TeamsUnavailable(TransientError):
         self.retry_after = retry_after
 
 
+class StateStoreUnavailable(TransientError):
+    """The shared state store (Azure Table Storage) is unreachable, timed out, throttled or
+    answered 5xx. The check's memory (earlier reports, alias holders, watermarks) cannot be read or
+    written, so nothing is decided: retry later (never a GOV-006 from missing memory).
+
+    ``reason`` never carries the connection string, the account key or a SAS token."""
+
+    code = "state_unavailable"
+    telemetry_kind = "state_unavailable"
+
+    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None):
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(f"the state store is unavailable ({reason}); retry later")
+
+
 # -- configuration: the operator has to act; the sender retries meanwhile ----------------------
 class ConfigurationError(EvidenceGateError):
     """A setting needed to handle the event is missing or unusable; the operator has to fix it.

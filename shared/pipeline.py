@@ -1,8 +1,9 @@
 """The one pipeline every source goes through: RegistryEvent -> engine check -> sinks + telemetry.
 
-- The :class:`~shared.engine.Engine` is built once per process (per policy/waivers/store setting),
-  with the policy from ``EVIDENCE_GATE_POLICY``/``EVIDENCE_GATE_WAIVERS`` and the local store
-  from ``EVIDENCE_GATE_STORE``.
+- The :class:`~shared.engine.Engine` is built once per process (per policy/waivers/state setting),
+  with the policy from ``EVIDENCE_GATE_POLICY``/``EVIDENCE_GATE_WAIVERS`` and the state store of
+  :func:`shared.state.open_state` (Table Storage when ``EVIDENCE_GATE_STATE`` is set, else the
+  SQLite file ``EVIDENCE_GATE_STORE``).
 - Each check runs inside :func:`shared.telemetry.check_span` and is recorded with
   :func:`shared.telemetry.record_report`.
 - Delivery: the Service Bus topic when ``EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace`` is
@@ -30,17 +31,18 @@ _engines_lock = threading.Lock()
 
 
 def get_engine():
-    """The process-wide engine for the current policy, waivers and store settings."""
-    key = (settings.get("EVIDENCE_GATE_POLICY"), settings.get("EVIDENCE_GATE_WAIVERS"), settings.get("EVIDENCE_GATE_STORE"))
+    """The process-wide engine for the current policy, waivers and state-store settings."""
+    from shared import state
+
+    key = (settings.get("EVIDENCE_GATE_POLICY"), settings.get("EVIDENCE_GATE_WAIVERS"), state.settings_key())
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
             from shared.engine import Engine
             from shared.policy import load_policy
-            from shared.sinks.store import ReportStore
 
             telemetry.configure()
-            engine = Engine(load_policy(key[0], key[1]), ReportStore(key[2]))
+            engine = Engine(load_policy(key[0], key[1]), state.open_state())
             _engines[key] = engine
         return engine
 

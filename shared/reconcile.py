@@ -61,6 +61,8 @@ RECHECK_MS = 60 * 60 * 1000  # a report with EVD-008 is checked again after an h
 MAX_BACKOFF_MS = 60 * 60 * 1000  # a version that stays unavailable: retried after 1, 2, 4 ... at most 60 min
 UNREADABLE_RULE = "EVD-008"
 ALIAS_PASS_MS = 24 * 60 * 60 * 1000  # every alias holder is looked at at least this often
+ALIAS_PASS_KEY = "\x1falias-pass"  # where the time of the last full alias pass is kept (store.get_pending)
+NEVER_DUE_MS = 2**62
 
 
 def registry_kind(uri: str) -> str:
@@ -290,11 +292,11 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
     # The models listing carries each model's aliases, so changed models cost no request of their
     # own; setting an alias changes no timestamp (verified for open-source MLflow), so once every
     # ALIAS_PASS_MS the listing goes back to the start: every alias holder is seen at least daily.
-    alias_mark = f"{shown}#alias-pass"
-    full_pass = model is None and (lower is None or (store.watermark(alias_mark) or 0) < int(now() * 1000) - ALIAS_PASS_MS)
+    last_pass = (store.get_pending(shown, ALIAS_PASS_KEY) or {}).get("at_ms", 0)
+    full_pass = model is None and (lower is None or last_pass < int(now() * 1000) - ALIAS_PASS_MS)
     registered = {} if model is not None else _changed_models(client, None if full_pass else lower)
-    if full_pass and since_ms is None:
-        store.set_watermark(alias_mark, int(now() * 1000))
+    if full_pass and since_ms is None:  # remembered as a pending item that is never due
+        store.set_pending(shown, ALIAS_PASS_KEY, {"kind": "alias_pass", "at_ms": int(now() * 1000)}, NEVER_DUE_MS)
     models = {mv.name for mv, _ in versions} - set(registered)
     if model is not None:
         models.add(model)

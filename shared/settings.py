@@ -22,6 +22,9 @@ class Setting:
 SERVICEBUS_CONNECTION = "EVIDENCE_GATE_SERVICEBUS"
 """Name of the identity-based Service Bus connection (Functions convention: ``<name>__fullyQualifiedNamespace``)."""
 
+STATE_CONNECTION = "EVIDENCE_GATE_STATE"
+"""Name of the state-store connection (Functions convention: a connection string, or ``<name>__tableServiceUri``)."""
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("MLFLOW_TRACKING_URI", "Default registry: an MLflow server URL, `databricks`, `databricks-uc` or an `azureml://` URI."),
     Setting("MLFLOW_WEBHOOK_SECRET", "Secret of the open-source MLflow webhook (X-MLflow-Signature).", secret=True),
@@ -33,7 +36,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATABRICKS_JOBS_WEBHOOK_PASSWORD", "Basic-auth password configured on the Databricks job notification destination.", secret=True),
     Setting("EVIDENCE_GATE_POLICY", "Path of the policy YAML file; the built-in default policy applies when unset."),
     Setting("EVIDENCE_GATE_WAIVERS", "Path of the waivers YAML file (overrides the policy's `waivers_file`)."),
-    Setting("EVIDENCE_GATE_STORE", "Local report store (SQLite) path.", default=".evidence-gate/reports.sqlite"),
+    Setting("EVIDENCE_GATE_STORE", "Local report store (SQLite) path, used when no shared state store (`EVIDENCE_GATE_STATE`) is configured.", default=".evidence-gate/reports.sqlite"),
+    Setting(STATE_CONNECTION, "Shared state store as an Azure Storage connection string (Azurite, or an account key); prefer the identity-based `EVIDENCE_GATE_STATE__tableServiceUri` in Azure.", secret=True),
+    Setting(f"{STATE_CONNECTION}__tableServiceUri", "Table service URI of the shared state store (`https://<account>.table.core.windows.net`, identity-based connection); required in Azure."),
+    Setting(f"{STATE_CONNECTION}__credential", "`managedidentity` in Azure (Functions identity-based connection convention)."),
+    Setting(f"{STATE_CONNECTION}__clientId", "Client id of the user-assigned managed identity used for the state store."),
+    Setting("EVIDENCE_GATE_STATE_TABLE", "Table of the shared state store.", default="evidencegate"),
     Setting("EVIDENCE_GATE_REGISTRIES", "Comma-separated registries the reconcile timer sweeps; defaults to MLFLOW_TRACKING_URI."),
     Setting("EVIDENCE_GATE_CHECK_DEADLINE_SECONDS", "Deadline of one event-driven or CLI check, across every registry request and retry (seconds).", default="30"),
     Setting("EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS", "Deadline of each check of a reconcile sweep (seconds).", default="120"),

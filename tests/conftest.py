@@ -1,4 +1,5 @@
-"""Shared fixtures: a real MLflow tracking server (SQL backend) behind a counting proxy."""
+"""Shared fixtures: a real MLflow tracking server (SQL backend) behind a counting proxy, and Azurite
+(the Azure Storage emulator: Table, Blob, Queue) for the state store and storage tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import pytest
 
 from demo.stack import MlflowServer
+from tests.support import azurite as azurite_support
 from tests.support.kit import RegistryKit
 from tests.support.proxy import CountingProxy
 from tests.support.reports import sample_report
@@ -54,3 +56,33 @@ def store(tmp_path):
 def report() -> dict:
     """The repository's sample failing report (tests/fixtures/report-fail.json), a fresh copy."""
     return sample_report()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite's Blob, Queue and Table services on free loopback ports, for the whole session.
+    ``azurite.connection_string`` is the development account's connection string."""
+    missing = azurite_support.available()
+    if missing:
+        pytest.fail(f"Azurite cannot start: {missing}")
+    emulator = azurite_support.Azurite(str(tmp_path_factory.mktemp("azurite"))).start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture()
+def table_outage(azurite):
+    """Stops Azurite's Table service (``table_outage.stop()``) and starts it again
+    (``table_outage.start()``, also at the end of the test) on the same port with its data."""
+
+    class Outage:
+        def stop(self) -> None:
+            azurite.stop_service("table")
+
+        def start(self) -> None:
+            if not azurite.running("table"):
+                azurite.start_service("table")
+
+    outage = Outage()
+    yield outage
+    outage.start()

@@ -14,6 +14,8 @@ param identityId string
 param identityClientId string
 
 param storageAccountName string
+@description('The shared state table on the storage account (EVIDENCE_GATE_STATE_TABLE).')
+param stateTableName string = 'evidencegate'
 param deploymentContainerName string
 param applicationInsightsConnectionString string
 param keyVaultUri string
@@ -95,6 +97,13 @@ var appSettings = {
   EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
   EVIDENCE_GATE_SERVICEBUS__credential: 'managedidentity'
   EVIDENCE_GATE_SERVICEBUS__clientId: identityClientId
+
+  // Shared state (reports, alias holders, watermarks) in a table of the app's storage account,
+  // through the identity-based connection EVIDENCE_GATE_STATE (docs/state.md).
+  EVIDENCE_GATE_STATE__tableServiceUri: stg.properties.primaryEndpoints.table
+  EVIDENCE_GATE_STATE__credential: 'managedidentity'
+  EVIDENCE_GATE_STATE__clientId: identityClientId
+  EVIDENCE_GATE_STATE_TABLE: stateTableName
 
   // Telemetry (Entra-authenticated ingestion) and the reports query.
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString

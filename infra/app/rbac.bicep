@@ -2,6 +2,8 @@
 // user-assigned identity (and, optionally, the deploying user for Key Vault secrets).
 param principalId string
 param storageAccountName string
+@description('The shared state table (EVIDENCE_GATE_STATE_TABLE) on the storage account.')
+param stateTableName string
 param serviceBusNamespaceName string
 param topicName string
 param teamsSubscriptionName string
@@ -21,6 +23,7 @@ param deployerPrincipalType string = 'User'
 // Built-in role definition ids.
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   serviceBusDataReceiver: '4f6d3b08-988c-4ac9-8a1d-ebf54d4f8de2'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
@@ -61,13 +64,35 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' exis
 
 // Host storage (blob leases, timer schedule state), the Flex deployment package and the
 // Event Grid dead-letter container: the Functions host needs Blob Data Owner on AzureWebJobsStorage.
-// No queue or table role: none of Evidence Gate's triggers (HTTP, Event Grid, Service Bus, timer)
-// uses storage queues or tables.
+// No queue role: none of Evidence Gate's triggers (HTTP, Event Grid, Service Bus, timer) uses
+// storage queues.
 resource storageBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, principalId, roles.storageBlobDataOwner)
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource stateTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  parent: tableService
+  name: stateTableName
+}
+
+// The shared state (reports, holders, watermarks: docs/state.md): read and write entities of the
+// state table only, not the account's other tables.
+resource stateTableData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(stateTable.id, principalId, roles.storageTableDataContributor)
+  scope: stateTable
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }

@@ -46,7 +46,7 @@ _RUN_ID_IN_PATH = re.compile(r"/([0-9a-f]{32})/artifacts(?:/|$)")
 
 
 class History(Protocol):
-    """What the report store remembers; implemented by :class:`shared.sinks.store.ReportStore`."""
+    """What the state store remembers (part of :class:`shared.state.StateStore`)."""
 
     def previous_holder(self, registry: str, model: str, target: str, exclude_version: str) -> str | None: ...
 

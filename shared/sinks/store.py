@@ -1,6 +1,7 @@
 """The local report store (SQLite): the embedded default sink when Service Bus is not configured,
 and the engine's memory (alias holders, passing reports, reconcile watermarks, and the checks
-reconcile has to come back to: versions that stayed unavailable, reports with EVD-008).
+reconcile has to come back to: versions that stayed unavailable, reports with EVD-008). One of the
+two :class:`shared.state.StateStore` implementations: the default outside Azure (docs/state.md).
 
 One report per ``report_id``: saving the same report twice keeps the first.
 """

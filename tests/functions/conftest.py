@@ -139,7 +139,8 @@ def gate(fn_proxy, tmp_path, monkeypatch):
     store_path = str(tmp_path / "reports.sqlite")
     for name in ("EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace", "TEAMS_WEBHOOK_URL", "EVIDENCE_GATE_POLICY",
                  "EVIDENCE_GATE_WAIVERS", "EVIDENCE_GATE_REGISTRIES", "APPLICATIONINSIGHTS_CONNECTION_STRING",
-                 "EVIDENCE_GATE_AZUREML_REGION", "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"):
+                 "EVIDENCE_GATE_AZUREML_REGION", "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+                 "EVIDENCE_GATE_STATE", "EVIDENCE_GATE_STATE__tableServiceUri"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry)
     monkeypatch.setenv("MLFLOW_WEBHOOK_SECRET", MLFLOW_SECRET)

@@ -50,7 +50,8 @@ def served(fn_proxy, tmp_path):
     env = dict(os.environ, MLFLOW_TRACKING_URI=fn_proxy.uri, MLFLOW_WEBHOOK_SECRET=MLFLOW_SECRET,
                DATABRICKS_WEBHOOK_SECRET=DATABRICKS_SECRET, EVIDENCE_GATE_STORE=str(tmp_path / "reports.sqlite"),
                EVIDENCE_GATE_RECONCILE_SCHEDULE="0 0 0 * * *")
-    for name in ("EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace", "TEAMS_WEBHOOK_URL", "APPLICATIONINSIGHTS_CONNECTION_STRING"):
+    for name in ("EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace", "TEAMS_WEBHOOK_URL", "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                 "EVIDENCE_GATE_STATE", "EVIDENCE_GATE_STATE__tableServiceUri"):
         env.pop(name, None)
     proc = subprocess.Popen([str(REPO / ".venv/bin/evidence-gate"), "serve", "--port", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

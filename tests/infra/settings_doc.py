@@ -13,7 +13,12 @@ AZURE_SOURCE = {
     "MLFLOW_TRACKING_URI": "azd env `MLFLOW_TRACKING_URI`; default: the Azure ML workspace's `azureml://` URI",
     "EVIDENCE_GATE_REGISTRIES": "azd env `EVIDENCE_GATE_REGISTRIES`; default: the tracking URI",
     "EVIDENCE_GATE_AZUREML_REGION": "the Azure ML workspace's region",
-    "EVIDENCE_GATE_STORE": "not set in Azure (reports go to Service Bus; local only)",
+    "EVIDENCE_GATE_STORE": "not set in Azure (the state is the shared Table store; local only)",
+    "EVIDENCE_GATE_STATE": "not set in Azure (identity-based: `EVIDENCE_GATE_STATE__tableServiceUri`)",
+    "EVIDENCE_GATE_STATE__tableServiceUri": "the storage account's table endpoint",
+    "EVIDENCE_GATE_STATE__credential": "`managedidentity`",
+    "EVIDENCE_GATE_STATE__clientId": "the user-assigned identity",
+    "EVIDENCE_GATE_STATE_TABLE": "the provisioned table",
     "EVIDENCE_GATE_CHECK_DEADLINE_SECONDS": "`30` (infra/app/api.bicep)",
     "EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS": "`120` (infra/app/api.bicep)",
     "AZURE_STORAGE_CONNECTION_STRING": "not set in Azure (the managed identity reads artifact storage accounts)",
@@ -35,9 +40,11 @@ def key_vault_secret_name(setting: str) -> str:
 
 
 def azure_source(setting) -> str:
+    if setting.name in AZURE_SOURCE:
+        return AZURE_SOURCE[setting.name]
     if setting.secret:
         return f"Key Vault reference to secret `{key_vault_secret_name(setting.name)}`"
-    return AZURE_SOURCE.get(setting.name, f"azd env `{setting.name}` (parameter of infra/main.bicep)")
+    return f"azd env `{setting.name}` (parameter of infra/main.bicep)"
 
 
 def render() -> str:

@@ -23,6 +23,7 @@ UNSTABLE_CHECKS = {
 ROLE = {
     "reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
     "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "serviceBusDataSender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
     "serviceBusDataReceiver": "4f6d3b08-988c-4ac9-8a1d-ebf54d4f8de2",
     "keyVaultSecretsUser": "4633458b-17de-408a-b874-0445c86b69e6",
@@ -254,6 +255,7 @@ def test_role_assignments_are_least_privilege():
     assert scopes["teamsReceiver"] == "teamsSubscription"
     assert scopes["secretsUser"] == "vault"
     assert scopes["metricsPublisher"] == "applicationInsights"
+    assert scopes["stateTableData"] == "stateTable"  # the state table only, not the account's tables
     workspace = tree("infra/app/azureml-workspace.bicep")["resources"]["workspaceReader"]["config"]
     assert workspace["scope"] == "workspace"
 

@@ -19,6 +19,8 @@ class Fault:
     retry_after: int | None = None
     reset: bool = False  # close the connection without answering
     delay: float = 0.0  # then forward after this delay
+    body: bytes | None = None  # the answer's JSON body (default: an MLflow error)
+    headers: tuple[tuple[str, str], ...] = ()  # extra answer headers
 
 
 def api_class(path: str) -> str:
@@ -64,8 +66,10 @@ class CountingProxy:
                         self.connection.close()
                         return
                     if fault.status:
-                        payload = b'{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected"}'
+                        payload = fault.body or b'{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected"}'
                         self.send_response(fault.status)
+                        for name, value in fault.headers:
+                            self.send_header(name, value)
                         if fault.retry_after is not None:
                             self.send_header("Retry-After", str(fault.retry_after))
                         self.send_header("Content-Type", "application/json")

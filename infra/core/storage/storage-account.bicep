@@ -1,5 +1,6 @@
 // Storage for the Functions host (AzureWebJobsStorage, identity-based), the Flex Consumption
-// deployment package and the Event Grid dead-letter container. Shared-key access is disabled:
+// deployment package, the Event Grid dead-letter container and Evidence Gate's shared state table
+// (EVIDENCE_GATE_STATE, docs/state.md). Shared-key access is disabled:
 // every client authenticates with Entra ID.
 @minLength(3)
 @maxLength(24)
@@ -10,6 +11,9 @@ param tags object = {}
 
 @description('Blob containers to create (private).')
 param containers array = []
+
+@description('Tables to create.')
+param tables array = []
 
 @allowed([
   'Standard_LRS'
@@ -85,6 +89,17 @@ resource blobContainers 'Microsoft.Storage/storageAccounts/blobServices/containe
   }
 }]
 
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource storageTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for table in tables: {
+  parent: tableService
+  name: table
+}]
+
 output id string = storage.id
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
+output tableEndpoint string = storage.properties.primaryEndpoints.table

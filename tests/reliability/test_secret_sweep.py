@@ -53,7 +53,7 @@ WINDOW = 12
 # Every kind shared/secret_scan.py recognises in a value on its own (credential-named-value needs
 # a credential-sounding key; the mappings' keys here are neutral).
 KINDS = tuple(k.name for k in secret_scan.KINDS if k.name != "credential-named-value")
-FILES = (".env", "id_rsa", "credentials.json")
+FILES = (".env", "deploy/ssh/id_rsa", "certs/gcp/credentials.json")  # at the root and nested (issue 14)
 _SECRETS, _ = corpus()
 _DRAWN: dict[str, int] = {}
 
@@ -81,7 +81,7 @@ class Planted:
         self.files: dict[str, tuple[str, str]] = {}
         for name, kind in zip(FILES, ("credential-assignment", "private-key", "aws-secret-access-key"), strict=True):
             value, secret = credential(kind)
-            content = json.dumps({"aws_secret_access_key": secret}) if name == "credentials.json" else value
+            content = json.dumps({"aws_secret_access_key": secret}) if name.endswith("credentials.json") else value
             self.files[name] = (content, secret)
 
     def _mapping(self, prefix: str, short: str) -> dict[str, str]:

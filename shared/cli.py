@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check(args) -> int:
     from shared.engine import Engine
-    from shared.evidence.registry import display_uri
+    from shared.evidence.registry import RegistryClient, display_uri
     from shared.policy import load_policy
     from shared.render import as_json, sarif, table
     from shared.report import Trigger
@@ -104,7 +104,8 @@ def _check(args) -> int:
             store = ReportStore(path)
         else:
             save_to = path
-    engine = Engine(policy, store)
+    client = RegistryClient(args.tracking_uri)  # an unusable URI is refused before any waiting
+    engine = Engine(policy, store, client_factory=lambda _uri: client)
     with _progress(f"checking {args.model} v{args.version} in {display_uri(args.tracking_uri)}"):
         report = engine.check_version(args.tracking_uri, args.model, args.version, alias=args.alias, stage=args.stage,
                                       trigger=Trigger("cli", "check"))

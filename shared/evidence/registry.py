@@ -9,10 +9,11 @@ which counts it, tells the rate limiter its API class, and turns the backend's e
 - unreachable / timeout / 5xx / 429     -> :class:`~shared.errors.RegistryUnavailable` (retry)
 - a malformed name / version / URI      -> :class:`~shared.errors.BadInput`
 
-Two backends answer the same methods with the same evidence objects: plain ``http(s)`` servers
+Three backends answer the same methods with the same evidence objects: plain ``http(s)`` servers
 are read over the MLflow REST API (:mod:`shared.evidence.rest`, no MLflow import: a cold start
-stays short); every other registry through the MLflow client (:mod:`shared.evidence.mlflow_client`,
-for databricks-sdk authentication, Unity Catalog and the Azure ML plugin).
+stays short); Databricks (``databricks``, ``databricks-uc``, ``://<profile>``) on databricks-sdk
+(:mod:`shared.evidence.databricks`, no MLflow import either); every other registry through the
+MLflow client (:mod:`shared.evidence.mlflow_client`, for the Azure ML plugin).
 """
 
 from __future__ import annotations
@@ -69,13 +70,19 @@ def _split_registry_uri(uri: str) -> tuple[str, str]:
     return uri, uri
 
 
+def _databricks_uri(uri: str) -> bool:
+    """``databricks``, ``databricks-uc`` and their ``://<profile>`` forms (the Databricks backend)."""
+    return uri.split("://", 1)[0] in ("databricks", "databricks-uc") and "/" not in uri.partition("://")[2]
+
+
 class RegistryClient:
     """Read-only access to one registry. Thread-safe; counts the requests it makes."""
 
     def __init__(self, uri: str, *, before_request: Callable[[str], None] | None = None, backend: str | None = None):
         """``before_request(api)`` runs before every request, with the request's API class (one of
-        :data:`API_CLASSES`): the reconcile sweep's rate limiter. ``backend``: ``rest`` or
-        ``mlflow`` to choose instead of by URI (``rest`` serves http(s) URIs only)."""
+        :data:`API_CLASSES`): the reconcile sweep's rate limiter. ``backend``: ``rest``,
+        ``databricks`` or ``mlflow`` to choose instead of by URI (``rest`` serves http(s) URIs only,
+        ``databricks`` the Databricks ones)."""
         if not uri or not isinstance(uri, str):
             raise BadInput("a registry URI is required (set MLFLOW_TRACKING_URI or pass --tracking-uri)")
         for key, value in HTTP_DEFAULTS.items():
@@ -84,10 +91,14 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._before_request = before_request
         self.requests = 0
-        if backend not in (None, "rest", "mlflow"):
+        if backend not in (None, "rest", "mlflow", "databricks"):
             raise ValueError(f"unknown backend {backend!r}")
         if backend == "rest" or (backend is None and rest.serves(uri)):
             self._backend = rest.RestBackend(uri, self.uri)
+        elif backend == "databricks" or (backend is None and _databricks_uri(uri)):
+            from shared.evidence.databricks import DatabricksBackend  # databricks-sdk, imported only here
+
+            self._backend = DatabricksBackend(uri, self.uri)
         else:
             from shared.evidence.mlflow_client import MlflowBackend
 
@@ -95,7 +106,7 @@ class RegistryClient:
 
     @property
     def backend(self) -> str:
-        """``rest`` or ``mlflow``: which backend reads this registry."""
+        """``rest``, ``databricks`` or ``mlflow``: which backend reads this registry."""
         return self._backend.name
 
     # -- plumbing --------------------------------------------------------------------------

@@ -372,7 +372,7 @@ def _changed_versions(client: RegistryClient, lower: int | None, model: str | No
         filter_string = "name='{}'".format(model.replace("'", "\\'"))
     out, seen, token = [], set(), None
     while True:
-        page, token = client.search_model_versions(filter_string, token)
+        page, token = client.search_model_versions(filter_string, token, updated_since=lower)
         stop = False
         for mv, ts in page:
             if lower is not None and ts < lower:

@@ -245,6 +245,7 @@ class _Foreign:
 
 class DatabricksBackend:
     name = "databricks"
+    lists_by_model = True  # Unity Catalog: search_model_versions takes updated_since (registry.py)
 
     def __init__(self, uri: str, shown_uri: str):
         kind, _, profile = uri.partition("://")
@@ -272,9 +273,11 @@ class DatabricksBackend:
             _CURRENT.deadline = before
 
     def _out_of_time(self, what: str, exc: _OutOfTime, deadline: Deadline) -> Exception:
+        """The error that asked for the retry the deadline did not allow (a 429, a 5xx, a refused
+        connection), or DeadlineExceeded when there was none."""
         last = exc.last
-        if isinstance(last, dbx_errors.TooManyRequests):
-            return RateLimited(self.uri, f"{what}: rate limited (HTTP 429)", retry_after=last.retry_after_secs)
+        if isinstance(last, (dbx_errors.DatabricksError, requests.RequestException)):
+            return self.translate(what, last)
         return DeadlineExceeded(self.uri, what, deadline.seconds)
 
     def translate(self, what: str, exc: Exception) -> Exception:
@@ -350,7 +353,7 @@ class DatabricksBackend:
                 latest_versions={mv.current_stage or "None": str(mv.version) for mv in rm.latest_versions or []})
 
     def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int, *,
-                              deadline: Deadline | None = None):
+                              updated_since: int | None = None, deadline: Deadline | None = None):
         with self._bounded(deadline, "search model versions") as w:
             if not self.unity_catalog:
                 # https://docs.databricks.com/api/workspace/modelregistry/searchmodelversions
@@ -366,9 +369,12 @@ class DatabricksBackend:
             if filter_string:
                 page, token = self._uc_versions_page(w, filter_string, page_token, max_results)
                 return sorted(page, key=lambda p: -p[1]), token
-            # UC searches versions of one model at a time: every model, then its versions
+            # UC searches versions of one model at a time: the models (changed since updated_since,
+            # by their updated_at), then their versions
             out = []
-            for model_name, _ in self._uc_models(w):
+            for model_name, updated in self._uc_models(w):
+                if updated_since is not None and updated < updated_since:
+                    continue
                 token = None
                 while True:
                     page, token = self._uc_versions_page(w, f"name='{model_name}'", token, 1000)
@@ -443,6 +449,19 @@ class DatabricksBackend:
         if workspace and str(workspace) != str(here or ""):
             return _Foreign(workspace)
         return None
+
+    def job_task_runs(self, job_run_id: str, *, deadline: Deadline | None = None) -> list[str]:
+        """The run ids of a job run's tasks (https://docs.databricks.com/api/workspace/jobs/getrun
+        ``tasks[].run_id``); [] when the job run is unknown or this identity may not read it."""
+        if not job_run_id.isdigit():
+            return []
+        with self._bounded(deadline, f"get job run {job_run_id}") as w:
+            try:
+                run = w.jobs.get_run(int(job_run_id))
+            except (dbx_errors.NotFound, dbx_errors.BadRequest, dbx_errors.PermissionDenied) as exc:
+                log.info("job run %s: no tasks read (%s)", job_run_id, _first_line(exc))
+                return []
+            return [str(t.run_id) for t in run.tasks or [] if t.run_id and str(t.run_id) != job_run_id]
 
     def search_experiments(self, page_token: str | None, max_results: int, *, deadline: Deadline | None = None):
         with self._bounded(deadline, "search experiments") as w:

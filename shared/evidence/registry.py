@@ -136,10 +136,15 @@ class RegistryClient:
     def get_registered_model(self, name: str) -> RegisteredModelEvidence:
         return self._call(REGISTRY, f"get registered model {name}", self._backend.get_registered_model, name)
 
-    def search_model_versions(self, filter_string: str | None = None, page_token: str | None = None):
-        """One page of (version, last-updated epoch ms), newest first, and the next page token."""
+    def search_model_versions(self, filter_string: str | None = None, page_token: str | None = None, *,
+                              updated_since: int | None = None):
+        """One page of (version, last-updated epoch ms), newest first, and the next page token.
+
+        ``updated_since`` (epoch ms): a registry that lists versions model by model (Unity Catalog)
+        lists only the models updated since then; the others order all versions and ignore it."""
+        hint = {"updated_since": updated_since} if getattr(self._backend, "lists_by_model", False) else {}
         return self._call(REGISTRY, "search model versions", self._backend.search_model_versions, filter_string,
-                          page_token, PAGE_SIZE)
+                          page_token, PAGE_SIZE, **hint)
 
     def search_registered_models(self, page_token: str | None = None) -> tuple[list[tuple[str, int]], str | None]:
         """One page of (registered model name, last-updated epoch ms), most recently updated first."""
@@ -171,6 +176,14 @@ class RegistryClient:
             found += self._call(SEARCH, f"search runs {key}={safe}", self._backend.search_runs, experiments[i:i + 100],
                                 f"tags.`{key}` = '{safe}'", 100)
         return found
+
+    def job_task_runs(self, job_run_id: str) -> list[str]:
+        """The task run ids of a multi-task job run (Databricks Jobs ``runs/get``), where MLflow
+        tags each run with its task's run id; [] for a registry without jobs."""
+        fetch = getattr(self._backend, "job_task_runs", None)
+        if fetch is None:
+            return []
+        return self._call(TRACKING, f"get job run {job_run_id}", fetch, job_run_id)
 
     def get_logged_model(self, model_id: str) -> LoggedModelInfo | None:
         try:

@@ -159,13 +159,16 @@ class LocalDatabricks:
             # (https://docs.databricks.com/api/workspace/introduction, "Errors")
             status, headers = exc.status, {"Content-Type": "application/json", **exc.headers}
             body = json.dumps({"error_code": exc.error_code, "message": exc.message}).encode()
-        h.send_response(status)
-        for key, value in headers.items():
-            h.send_header(key, value)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        if h.command != "HEAD":
-            h.wfile.write(body)
+        try:
+            h.send_response(status)
+            for key, value in headers.items():
+                h.send_header(key, value)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            if h.command != "HEAD":
+                h.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a slow-answer test)
+            h.close_connection = True
 
     def _route(self, method: str, path: str, query: dict, raw: bytes, headers) -> tuple[int, bytes, dict]:
         if path == "/.well-known/databricks-config":

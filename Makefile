@@ -71,8 +71,10 @@ bench: setup
 	$(PY) -m bench.cold_start
 
 # The end-to-end demo (local MLflow server, evidence-gate serve, Teams endpoint, five model versions).
+# `make demo PLATFORM=databricks-uc`: the same versions in Unity Catalog on the local Databricks workspace.
+PLATFORM ?= mlflow
 demo: setup setup-browser setup-render
-	$(PY) -m demo
+	$(PY) -m demo --platform $(PLATFORM)
 
 # The local stack, left running (your MLflow server when MLFLOW_TRACKING_URI is set).
 serve: setup

@@ -173,3 +173,19 @@ def test_no_credentials_say_what_to_set(monkeypatch, tmp_path):
     with pytest.raises(ConfigurationError, match="set DATABRICKS_HOST with DATABRICKS_TOKEN") as caught:
         RegistryClient("databricks").get_model_version("churn-clean", "1")
     assert caught.value.exit_code == 3 and caught.value.http_status == 503
+
+
+def test_a_profile_names_the_workspace_and_its_credentials(local_databricks, monkeypatch, tmp_path, scenarios):
+    local_databricks.reset()
+    point_at(monkeypatch, tmp_path, local_databricks.host)
+    monkeypatch.delenv("DATABRICKS_HOST")  # only the profile names the workspace and its token
+    config = tmp_path / "databrickscfg"
+    config.write_text(f"[prod]\nhost = {local_databricks.host}\ntoken = {local_databricks.token}\n")
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(config))
+    trained = scenarios["clean"]
+    client = RegistryClient("databricks-uc://prod")
+    assert client.backend == "databricks"
+    mv = client.get_model_version(local_databricks.uc_name(trained.model), trained.version)
+    assert mv.run_id == trained.run_id
+    with pytest.raises(BadInput, match="databricks-uc://<profile>"):
+        RegistryClient("databricks-uc://prod/extra", backend="databricks")

@@ -32,7 +32,7 @@ def test_a_multi_task_job_notification_checks_the_runs_of_its_tasks(kit, workspa
     outcome = pipeline.process(event, engine=Engine(load_policy(), ReportStore(str(tmp_path / "r.sqlite"))))
     assert outcome.status == "checked"
     assert [r["run_id"] for r in outcome.reports] == [train]
-    assert workspace.count("/api/2.1/jobs/runs/get") == 1
+    assert workspace.count("/jobs/runs/get") == 1
 
 
 def test_a_job_run_the_jobs_api_does_not_know_is_skipped_not_failed(workspace, tmp_path):

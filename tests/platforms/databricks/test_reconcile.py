@@ -1,7 +1,8 @@
 """Unity Catalog has no webhooks: the reconcile sweep is its trigger. UC lists versions one model
 at a time (a `name=` filter, no `order_by`), so a sweep lists the registered models, then the
 versions of the models updated since the watermark. 200 versions over 40 models, on a workspace of
-their own: one sweep covers them all, a second one with no change makes a handful of requests."""
+their own: one sweep covers them all, a second one with no change makes a handful of requests (the
+model listing twice, the versions and the record of the one model within the 5-minute overlap)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import sqlite3
 import time
 
+import mlflow
 import pytest
 
 from demo.stack import MlflowServer
@@ -21,7 +23,7 @@ from tests.platforms.databricks.conftest import point_at
 from tests.platforms.databricks.workspace import LocalDatabricks
 
 MODELS, PER_MODEL = 40, 5
-HOUR_MS = 3_600_000
+TEN_MINUTES_MS = 600_000
 
 
 @pytest.fixture(scope="module")
@@ -29,18 +31,25 @@ def uc_registry(tmp_path_factory):
     server = MlflowServer(str(tmp_path_factory.mktemp("mlflow-uc-reconcile"))).start()
     workspace = LocalDatabricks(server.uri).start()
     try:
-        kit = FunctionsKit(server.uri)
+        before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        kit = FunctionsKit(server.uri)  # its constructor points MLflow's global URIs at this server
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
         base = kit.model_version("model-00", style="runs_uri")  # one trained run, its MLmodel logged
         for m in range(MODELS):
             name = f"model-{m:02d}"
             kit.ensure_model(name)
             for _ in range(PER_MODEL - (1 if m == 0 else 0)):
                 kit.client.create_model_version(name, source=f"runs:/{base.run_id}/model", run_id=base.run_id)
-        # the registry's history is an hour old (older than the sweep's 5-minute overlap)
+        # a registry with history: model m last changed (m + 1) * 10 minutes ago, so only the newest
+        # model is within the sweep's 5-minute overlap of the watermark
+        now_ms = int(time.time() * 1000)
         conn = sqlite3.connect(os.path.join(server.root, "mlflow.db"))
         with conn:
-            for table in ("registered_models", "model_versions"):
-                conn.execute(f"UPDATE {table} SET last_updated_time = last_updated_time - ?", (HOUR_MS,))
+            for m in range(MODELS):
+                stamp = now_ms - (m + 1) * TEN_MINUTES_MS
+                for table in ("registered_models", "model_versions"):
+                    conn.execute(f"UPDATE {table} SET last_updated_time = ? WHERE name = ?", (stamp, f"model-{m:02d}"))
         conn.close()
         yield workspace
     finally:
@@ -65,5 +74,5 @@ def test_one_sweep_covers_every_version_and_a_quiet_sweep_is_cheap(uc_registry, 
     quiet = uc_registry.count("/api/") - before
     print(f"\nUC reconcile: {first.listed} versions over {MODELS} models checked in {took:.1f} s;"
           f" a second sweep with no change: {quiet} requests")
-    assert second.complete and (second.listed, second.checked) == (0, 0)
-    assert quiet <= 3
+    assert second.complete and (second.listed, second.checked) == (PER_MODEL, 0)  # the overlap: model-00 again
+    assert quiet <= 6

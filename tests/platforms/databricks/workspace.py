@@ -229,8 +229,9 @@ class LocalDatabricks:
             (r"/api/2\.0/fs/directories(/.*)", "GET", self.list_directory),
             (r"/api/2\.0/fs/directories(/.*)", "HEAD", self.directory_metadata),
             (r"/api/2\.0/fs/files(/.*)", "GET", self.download),
-            # Jobs API 2.1 (https://docs.databricks.com/api/workspace/jobs/getrun; service/jobs.py JobsAPI.get_run)
-            (r"/api/2\.1/jobs/runs/get", "GET", self.jobs_get_run),
+            # Jobs API 2.2, and 2.1 (https://docs.databricks.com/api/workspace/jobs/getrun; databricks-sdk
+            # service/jobs.py JobsAPI.get_run calls /api/2.2/jobs/runs/get)
+            (r"/api/2\.[12]/jobs/runs/get", "GET", self.jobs_get_run),
         ]
 
     # -- authentication -------------------------------------------------------------------------

@@ -88,10 +88,13 @@ bench: setup
 	$(PY) -m bench.throughput
 	$(PY) -m bench.reconcile_scale
 	$(PY) -m bench.state_store
+	$(PY) -m bench.databricks_cold_start
 
 # The end-to-end demo (local MLflow server, evidence-gate serve, Teams endpoint, five model versions).
+# `make demo PLATFORM=databricks-uc`: the same versions in Unity Catalog on the local Databricks workspace.
+PLATFORM ?= mlflow
 demo: setup setup-browser setup-render
-	$(PY) -m demo
+	$(PY) -m demo --platform $(PLATFORM)
 
 # The local stack, left running (your MLflow server when MLFLOW_TRACKING_URI is set).
 serve: setup

@@ -3,10 +3,16 @@
 Starts a local MLflow tracking server (SQLite backend, files under .demo/), `evidence-gate serve`
 with a local Teams endpoint, creates the MLflow webhook, trains and registers five model versions,
 waits for their reports and prints what happened. Exits non-zero when an expected report is missing.
+
+`make demo PLATFORM=databricks-uc` (``--platform databricks-uc``): the same five versions in
+Unity Catalog (``main.ml.churn-classifier``) on the local Databricks workspace of the tests
+(tests/platforms/databricks/workspace.py, in front of the MLflow server), read with databricks-sdk
+over OAuth M2M; Unity Catalog has no webhooks, so reconcile sweeps check them.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import io
@@ -51,7 +57,10 @@ def quiet() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo")
+    parser.add_argument("--platform", choices=("mlflow", "databricks-uc"), default="mlflow")
+    platform = parser.parse_args(argv).platform
     quiet()
     started = time.monotonic()
     if DEMO.exists():
@@ -68,6 +77,12 @@ def main() -> int:
                        EVIDENCE_GATE_STORE=str(store_path), TEAMS_WEBHOOK_URL=inbox.url,
                        EVIDENCE_GATE_RECONCILE_SCHEDULE="0 0 */6 * * *")
             env.pop("EVIDENCE_GATE_POLICY", None)
+            if platform == "databricks-uc":
+                scenarios, model = unity_catalog(stack, server, store_path), UC_MODEL
+                reports, missing = wait_for_reports(store_path, scenarios, model)
+                print_summary(scenarios, reports, model)
+                print(f"\nReports: .venv/bin/evidence-gate reports --store {os.path.relpath(store_path, ROOT)}")
+                return _finish(started, missing)
             print("Starting evidence-gate serve with a local Teams endpoint ...", flush=True)
             serve = stack.start(ServeProcess(env, str(DEMO / "serve.log"), extra_args=("--notify-interval", "2")))
             scenarios = run_scenarios(server.uri, f"{serve.url}/api/webhooks/mlflow", secret)
@@ -78,6 +93,10 @@ def main() -> int:
     except KeyboardInterrupt:
         print("\nInterrupted: everything the demo started has been stopped.", file=sys.stderr)
         return 130
+    return _finish(started, missing)
+
+
+def _finish(started: float, missing: list[str]) -> int:
     print(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
     if missing:
         print(f"MISSING {len(missing)} expected report(s): " + "; ".join(missing), file=sys.stderr)
@@ -85,16 +104,49 @@ def main() -> int:
     return 0
 
 
+# -- Unity Catalog on the local Databricks workspace ----------------------------------------------
+UC_MODEL = f"main.ml.{MODEL}"
+
+
+def unity_catalog(stack: Stack, server: MlflowServer, store_path: Path) -> list[Scenario]:
+    from shared.engine import Engine
+    from shared.policy import load_policy
+    from shared.reconcile import reconcile_registry
+    from tests.platforms.databricks.workspace import LocalDatabricks
+
+    workspace = stack.start(LocalDatabricks(server.uri).start())
+    for key in [k for k in os.environ if k.startswith("DATABRICKS_")]:
+        os.environ.pop(key)
+    os.environ.update(DATABRICKS_HOST=workspace.host, DATABRICKS_CLIENT_ID=workspace.client_id,
+                      DATABRICKS_CLIENT_SECRET=workspace.client_secret,
+                      DATABRICKS_CONFIG_FILE=str(DEMO / "no-databrickscfg"))
+    print(f"Local Databricks workspace at {workspace.host} (Unity Catalog {UC_MODEL}, OAuth M2M)\n", flush=True)
+    engine = Engine(load_policy(), _store(store_path))
+
+    def sweep(version: str, count: int) -> None:  # Unity Catalog has no webhooks: the reconcile sweep checks
+        summary = reconcile_registry("databricks-uc", engine=engine)
+        print(f"  reconcile: {summary.line()}", flush=True)
+
+    scenarios = run_scenarios(server.uri, settle=sweep)
+    sweep("", 0)
+    return scenarios
+
+
 # -- the model versions ---------------------------------------------------------------------------
-def run_scenarios(tracking_uri: str, webhook_url: str, secret: str) -> list[Scenario]:
+def run_scenarios(tracking_uri: str, webhook_url: str | None = None, secret: str | None = None, *,
+                  settle=None) -> list[Scenario]:
+    """The five versions. ``settle(version, count)`` waits until the gate has answered the events so
+    far (default: the MLflow webhook's reports; a reconcile sweep for Unity Catalog)."""
     import mlflow
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
-    client.create_webhook(name="evidence-gate", url=webhook_url, secret=secret,
-                          events=["model_version.created", "model_version_alias.created", "model_version_tag.set"])
-    print(f"MLflow webhook -> {webhook_url}\n", flush=True)
+    settle = settle or _wait_for_reports
+    if webhook_url:
+        client.create_webhook(name="evidence-gate", url=webhook_url, secret=secret,
+                              events=["model_version.created", "model_version_alias.created", "model_version_tag.set"])
+        print(f"MLflow webhook -> {webhook_url}\n", flush=True)
     client.create_registered_model(MODEL, tags={"owner": "churn-team"}, description="Predicts customer churn")
     mlflow.set_experiment("churn")
     data = _dataset()
@@ -103,8 +155,9 @@ def run_scenarios(tracking_uri: str, webhook_url: str, secret: str) -> list[Scen
     print("v1: a clean training job, approved by rita, promoted to 'champion'", flush=True)
     v1 = _train_and_register(client, data, c=1.0)
     client.set_model_version_tag(MODEL, v1, "approved_by", "rita")
-    _wait_for(MODEL, v1, count=2)
+    settle(v1, count=2)
     client.set_registered_model_alias(MODEL, "champion", v1)
+    settle(v1, count=3)  # the promotion is checked before the next versions exist
     scenarios.append(Scenario("clean job, approved, promoted to champion",
                               [Expected(v1, "registration", "pass"), Expected(v1, "promotion", "pass")]))
 
@@ -120,16 +173,16 @@ def run_scenarios(tracking_uri: str, webhook_url: str, secret: str) -> list[Scen
 
     print("v4: a better model promoted to 'champion' without approval", flush=True)
     v4 = _train_and_register(client, data, c=10.0)
-    _wait_for(MODEL, v4, count=1)
+    settle(v4, count=1)
     client.set_registered_model_alias(MODEL, "champion", v4)
     scenarios.append(Scenario("promoted to champion without approval",
                               [Expected(v4, "registration", "pass"), Expected(v4, "promotion", "fail", {"GOV-001"})]))
 
     print("v5: an approved model that regresses against the champion", flush=True)
-    _wait_for(MODEL, v4, count=2)
+    settle(v4, count=2)
     v5 = _train_and_register(client, data, c=0.001, features=2)
     client.set_model_version_tag(MODEL, v5, "approved_by", "rita")
-    _wait_for(MODEL, v5, count=2)
+    settle(v5, count=2)
     client.set_registered_model_alias(MODEL, "champion", v5)
     scenarios.append(Scenario("approved, but regresses against the champion",
                               [Expected(v5, "registration", "pass"), Expected(v5, "promotion", "fail", {"GOV-003"})]))
@@ -192,22 +245,22 @@ def _store(path: Path):
     return ReportStore(str(path))
 
 
-def _wait_for(model: str, version: str, count: int, timeout: float = 30) -> None:
+def _wait_for_reports(version: str, count: int, timeout: float = 30) -> None:
     """Wait until the gate has answered the events so far for this version (keeps the story ordered)."""
     store = _store(DEMO / "reports.sqlite")
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(store.query(model=model, version=version)) < count:
+    while time.monotonic() < deadline and len(store.query(model=MODEL, version=version)) < count:
         time.sleep(0.2)
 
 
-def wait_for_reports(store_path: Path, scenarios: list[Scenario]) -> tuple[dict, list[str]]:
+def wait_for_reports(store_path: Path, scenarios: list[Scenario], model: str = MODEL) -> tuple[dict, list[str]]:
     store = _store(store_path)
     deadline = time.monotonic() + WAIT_SECONDS
     wanted = [e for s in scenarios for e in s.expected]
     found: dict[tuple[str, str], dict] = {}
     while True:
         for e in wanted:
-            for report in store.query(model=MODEL, version=e.version):
+            for report in store.query(model=model, version=e.version):
                 if report["check"] == e.check:
                     found[(e.version, e.check)] = report
                     break
@@ -227,18 +280,19 @@ def wait_for_reports(store_path: Path, scenarios: list[Scenario]) -> tuple[dict,
     return {f"{v}/{c}": r for (v, c), r in found.items()}, missing
 
 
-def print_summary(scenarios: list[Scenario], reports: dict) -> None:
+def print_summary(scenarios: list[Scenario], reports: dict, model: str = MODEL) -> None:
     colour = sys.stdout.isatty()
     paint = {"pass": "32", "warn": "33", "fail": "31"}
     print("\n" + "=" * 100)
-    print(f"{'model':<18} {'version':<8} {'what happened':<46} {'check':<13} verdict")
+    width = max(18, len(model) + 1)
+    print(f"{'model':<{width}} {'version':<8} {'what happened':<46} {'check':<13} verdict")
     print("=" * 100)
     for scenario in scenarios:
         for e in scenario.expected:
             report = reports.get(f"{e.version}/{e.check}")
             verdict = report["verdict"] if report else "MISSING"
             shown = f"\033[{paint.get(verdict, '31')}m{verdict.upper()}\033[0m" if colour else verdict.upper()
-            print(f"{MODEL:<18} {e.version:<8} {scenario.title:<46} {e.check:<13} {shown}")
+            print(f"{model:<{width}} {e.version:<8} {scenario.title:<46} {e.check:<13} {shown}")
             for f in (report or {}).get("findings", []):
                 if f["waived"]:
                     continue

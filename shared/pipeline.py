@@ -288,7 +288,10 @@ def _job_runs(engine, registry: str, event: RegistryEvent) -> list[str]:
 
     client = engine.client_factory(registry)
     found: list[str] = []
-    for job_run in filter(None, (event.job.run_id, event.job.parent_run_id)):
+    job_runs = [event.job.run_id, event.job.parent_run_id]
+    if event.job.run_id:  # a multi-task job's notification names the job run; MLflow tags the task runs
+        job_runs += client.job_task_runs(event.job.run_id)
+    for job_run in filter(None, job_runs):
         for run_id in client.search_runs_by_tag(JOB_RUN_TAG, job_run):
             if run_id not in found:
                 found.append(run_id)

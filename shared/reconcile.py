@@ -294,10 +294,10 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
     # ALIAS_PASS_MS the listing goes back to the start: every alias holder is seen at least daily.
     last_pass = (store.get_pending(shown, ALIAS_PASS_KEY) or {}).get("at_ms", 0)
     full_pass = model is None and (lower is None or last_pass < int(now() * 1000) - ALIAS_PASS_MS)
-    registered = {} if model is not None else _changed_models(client, None if full_pass else lower)
+    registered, unlisted = ({}, set()) if model is not None else _changed_models(client, None if full_pass else lower)
     if full_pass and since_ms is None:  # remembered as a pending item that is never due
         store.set_pending(shown, ALIAS_PASS_KEY, {"kind": "alias_pass", "at_ms": int(now() * 1000)}, NEVER_DUE_MS)
-    models = {mv.name for mv, _ in versions} - set(registered)
+    models = ({mv.name for mv, _ in versions} | unlisted) - set(registered)
     if model is not None:
         models.add(model)
     for name in sorted(models):
@@ -490,7 +490,7 @@ def _changed_versions(client: RegistryClient, lower: int | None, model: str | No
         filter_string = "name='{}'".format(model.replace("'", "\\'"))
     out, seen, token = [], set(), None
     while True:
-        page, token = client.search_model_versions(filter_string, token)
+        page, token = client.search_model_versions(filter_string, token, updated_since=lower)
         stop = False
         for mv, ts in page:
             if lower is not None and ts < lower:
@@ -503,23 +503,27 @@ def _changed_versions(client: RegistryClient, lower: int | None, model: str | No
             return out
 
 
-def _changed_models(client: RegistryClient, lower: int | None) -> dict:
-    """Registered models updated since ``lower`` (all of them when None), by name, from the
-    listing (most recently updated first, stopping at ``lower``). Registries that cannot order
-    the search fall back to the versions' models."""
-    found, token = {}, None
+def _changed_models(client: RegistryClient, lower: int | None) -> tuple[dict, set[str]]:
+    """Registered models updated since ``lower`` (all of them when None), from the listing (most
+    recently updated first, stopping at ``lower``): the records by name, and the names of those the
+    listing gives by name only (to be fetched). Registries that cannot order the search fall back
+    to the versions' models."""
+    found, names, token = {}, set(), None
     try:
         while True:
             page, token = client.search_registered_models(token)
             for rm, updated in page:
                 if lower is not None and updated < lower:
-                    return found
-                found[rm.name] = rm
+                    return found, names
+                if isinstance(rm, str):
+                    names.add(rm)
+                else:
+                    found[rm.name] = rm
             if not token:
-                return found
+                return found, names
     except BadInput as exc:
         log.info("reconcile: %s cannot list registered models by update time (%s)", client.uri, exc)
-        return found
+        return found, names
 
 
 def _iso(ms: int | None) -> str | None:

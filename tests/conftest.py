@@ -12,6 +12,7 @@ from tests.support import azurite as azurite_support
 from tests.support.kit import RegistryKit
 from tests.support.proxy import CountingProxy
 from tests.support.reports import sample_report
+from tests.support.scenarios import build as scenarios_on
 
 # Keep failures fast in tests: the registry client's retry budget is tested explicitly.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -43,6 +44,12 @@ def registry(proxy):
 @pytest.fixture(scope="session")
 def kit(mlflow_server):
     return RegistryKit(mlflow_server.uri)
+
+
+@pytest.fixture(scope="session")
+def scenarios(kit, mlflow_server):
+    """The engine scenarios (tests/support/scenarios.py) on the session's MLflow server."""
+    return scenarios_on(kit, mlflow_server)
 
 
 @pytest.fixture()

@@ -17,10 +17,11 @@ backend's errors into ours (:mod:`shared.errors`):
 Every backend method receives the check's :class:`~shared.evidence.deadline.Deadline` and bounds
 its timeouts and retries by it.
 
-Two backends answer the same methods with the same evidence objects: plain ``http(s)`` servers
+Three backends answer the same methods with the same evidence objects: plain ``http(s)`` servers
 are read over the MLflow REST API (:mod:`shared.evidence.rest`, no MLflow import: a cold start
-stays short); every other registry through the MLflow client (:mod:`shared.evidence.mlflow_client`,
-for databricks-sdk authentication, Unity Catalog and the Azure ML plugin).
+stays short); Databricks (``databricks``, ``databricks-uc``, ``://<profile>``) on databricks-sdk
+(:mod:`shared.evidence.databricks`, no MLflow import either); every other registry through the
+MLflow client (:mod:`shared.evidence.mlflow_client`, for the Azure ML plugin).
 """
 
 from __future__ import annotations
@@ -113,16 +114,21 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def _databricks_uri(uri: str) -> bool:
+    """``databricks``, ``databricks-uc`` and their ``://<profile>`` forms (the Databricks backend)."""
+    return uri.split("://", 1)[0] in ("databricks", "databricks-uc") and "/" not in uri.partition("://")[2]
+
+
 class RegistryClient:
     """Read-only access to one registry. Thread-safe; counts the requests it makes."""
 
     def __init__(self, uri: str, *, before_request: Callable[[str], None] | None = None, backend: str | None = None,
                  deadline: Deadline | float | None = None):
         """``before_request(api)`` runs before every request, with the request's API class (one of
-        :data:`API_CLASSES`): the reconcile sweep's rate limiter. ``backend``: ``rest`` or
-        ``mlflow`` to choose instead of by URI (``rest`` serves http(s) URIs only). ``deadline``:
-        the check's deadline (seconds from now, or a Deadline; default
-        ``EVIDENCE_GATE_CHECK_DEADLINE_SECONDS``): one client serves one check."""
+        :data:`API_CLASSES`): the reconcile sweep's rate limiter. ``backend``: ``rest``,
+        ``databricks`` or ``mlflow`` to choose instead of by URI (``rest`` serves http(s) URIs only,
+        ``databricks`` the Databricks ones). ``deadline``: the check's deadline (seconds from now,
+        or a Deadline; default ``EVIDENCE_GATE_CHECK_DEADLINE_SECONDS``): one client serves one check."""
         if not uri or not isinstance(uri, str):
             raise BadInput("a registry URI is required (set MLFLOW_TRACKING_URI or pass --tracking-uri)")
         for key, value in HTTP_DEFAULTS.items():
@@ -134,10 +140,14 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._before_request = before_request
         self.requests = 0
-        if backend not in (None, "rest", "mlflow"):
+        if backend not in (None, "rest", "mlflow", "databricks"):
             raise ValueError(f"unknown backend {backend!r}")
         if backend == "rest" or (backend is None and rest.serves(uri)):
             self._backend = rest.RestBackend(uri, self.uri)
+        elif backend == "databricks" or (backend is None and _databricks_uri(uri)):
+            from shared.evidence.databricks import DatabricksBackend  # databricks-sdk, imported only here
+
+            self._backend = DatabricksBackend(uri, self.uri)
         else:
             from shared.evidence.mlflow_client import MlflowBackend
 
@@ -145,7 +155,7 @@ class RegistryClient:
 
     @property
     def backend(self) -> str:
-        """``rest`` or ``mlflow``: which backend reads this registry."""
+        """``rest``, ``databricks`` or ``mlflow``: which backend reads this registry."""
         return self._backend.name
 
     # -- plumbing --------------------------------------------------------------------------
@@ -177,15 +187,21 @@ class RegistryClient:
     def get_registered_model(self, name: str) -> RegisteredModelEvidence:
         return self._call(REGISTRY, f"get registered model {name}", self._backend.get_registered_model, name)
 
-    def search_model_versions(self, filter_string: str | None = None, page_token: str | None = None):
-        """One page of (version, last-updated epoch ms), newest first, and the next page token."""
+    def search_model_versions(self, filter_string: str | None = None, page_token: str | None = None, *,
+                              updated_since: int | None = None):
+        """One page of (version, last-updated epoch ms), newest first, and the next page token.
+
+        ``updated_since`` (epoch ms): a registry that lists versions model by model (Unity Catalog)
+        lists only the models updated since then; the others order all versions and ignore it."""
+        hint = {"updated_since": updated_since} if getattr(self._backend, "lists_by_model", False) else {}
         return self._call(REGISTRY, "search model versions", self._backend.search_model_versions, filter_string,
-                          page_token, PAGE_SIZE)
+                          page_token, PAGE_SIZE, **hint)
 
     def search_registered_models(self, page_token: str | None = None
                                  ) -> tuple[list[tuple[RegisteredModelEvidence, int]], str | None]:
         """One page of (registered model, last-updated epoch ms), most recently updated first; each
-        record as complete as ``get_registered_model``'s (aliases and latest versions included)."""
+        record as complete as ``get_registered_model``'s (aliases and latest versions included), or
+        only the model's name where the registry's listing is not (Databricks)."""
         return self._call(REGISTRY, "search registered models", self._backend.search_registered_models, page_token,
                           PAGE_SIZE)
 
@@ -214,6 +230,14 @@ class RegistryClient:
             found += self._call(SEARCH, f"search runs {key}={safe}", self._backend.search_runs, experiments[i:i + 100],
                                 f"tags.`{key}` = '{safe}'", 100)
         return found
+
+    def job_task_runs(self, job_run_id: str) -> list[str]:
+        """The task run ids of a multi-task job run (Databricks Jobs ``runs/get``), where MLflow
+        tags each run with its task's run id; [] for a registry without jobs."""
+        fetch = getattr(self._backend, "job_task_runs", None)
+        if fetch is None:
+            return []
+        return self._call(TRACKING, f"get job run {job_run_id}", fetch, job_run_id)
 
     def get_logged_model(self, model_id: str) -> LoggedModelInfo | None:
         try:

@@ -228,10 +228,11 @@ def test_retry_after_is_honoured_within_the_retries_and_the_deadline(throttling_
 
 
 def test_missing_databricks_credentials_say_so(monkeypatch, tmp_path):
-    """Without any Databricks configuration the check is unavailable (retried, never a finding),
-    and the reason says what to configure instead of looking like an outage."""
+    """Without any Databricks configuration the check is not configured (503 / exit 3, retried,
+    never a finding), and the reason says what to set instead of looking like an outage."""
     for key in [k for k in os.environ if k.startswith("DATABRICKS_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.databrickscfg
-    with pytest.raises(RegistryUnavailable, match="Databricks credentials not configured: set DATABRICKS_HOST"):
+    with pytest.raises(ConfigurationError, match="Databricks credentials not configured: set DATABRICKS_HOST") as caught:
         RegistryClient("databricks").get_model_version("churn-model", "1")
+    assert (caught.value.http_status, caught.value.exit_code, caught.value.retry) == (503, 3, True)

@@ -49,7 +49,9 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingSt
 def no_fsync(connection, record):  # a scratch database: no durability needed, 3 commits per version
     connection.execute("PRAGMA synchronous=OFF")
 
-db, plan = sys.argv[1], json.loads(sys.argv[2])
+db = sys.argv[1]
+with open(sys.argv[2]) as f:  # the plan is a file: thousands of models do not fit in an argument list
+    plan = json.load(f)
 registry, tracking = RegistryStore(db), TrackingStore(db, "mlflow-artifacts:/")
 t = time.perf_counter()
 made = 0
@@ -96,8 +98,13 @@ print(json.dumps({"elapsed": elapsed, "checked": summary.checked, "listed": summ
 def seed_store(db: str, plan: list[tuple[str, str, str, int]]) -> dict:
     """Versions written with MLflow's store API (the server must be stopped: one SQLite writer)."""
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{db}")  # the store resolves models:/ through it
-    out = subprocess.run([sys.executable, "-c", SEED, f"sqlite:///{db}", json.dumps(plan)], cwd=REPO, env=env,
-                         check=True, capture_output=True, text=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(plan, f)
+    try:
+        out = subprocess.run([sys.executable, "-c", SEED, f"sqlite:///{db}", f.name], cwd=REPO, env=env,
+                             check=True, capture_output=True, text=True)
+    finally:
+        os.unlink(f.name)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -161,7 +161,11 @@ _FETCHES = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="evidenc
 
 def _run_chain(client: RegistryClient, mv: VersionEvidence, logged_model: LoggedModelInfo | None,
                budget: ListingBudget, unreadable: list[Unreadable]):
-    run, resolved_by = _resolve_run(client, mv, logged_model)
+    try:
+        run, resolved_by = _resolve_run(client, mv, logged_model)
+    except EvidenceUnreadable as exc:  # e.g. a Unity Catalog version whose run is in another workspace
+        unreadable.append(_record("run", exc))
+        return None, None
     if run is not None and run.found:
         run.artifacts = _list(client, run.artifact_uri, "run_artifacts", budget, unreadable)
     return run, resolved_by

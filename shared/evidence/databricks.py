@@ -58,6 +58,7 @@ from shared.errors import (
     RateLimited,
     RegistryUnavailable,
 )
+from shared.evidence import azure_storage
 from shared.evidence.deadline import DEFAULT_CHECK_SECONDS, Deadline
 from shared.evidence.model import DatasetRef, LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
 
@@ -487,6 +488,8 @@ class DatabricksBackend:
 
     # -- artifacts -------------------------------------------------------------------------
     def list_artifacts(self, location: str, *, deadline: Deadline | None = None) -> list[str]:
+        if azure_storage.serves(location):  # a Unity Catalog external location in ADLS, read with the identity
+            return azure_storage.list_artifacts(location, deadline=deadline or Deadline(DEFAULT_CHECK_SECONDS))
         path = self._files_path(location)
         with self._bounded(deadline, f"list artifacts at {location}") as w:
             try:
@@ -499,6 +502,9 @@ class DatabricksBackend:
                           for e in entries)
 
     def read_artifact_text(self, location: str, name: str, limit: int, *, deadline: Deadline | None = None) -> str:
+        if azure_storage.serves(location):
+            return azure_storage.read_artifact_text(location, name, limit,
+                                                    deadline=deadline or Deadline(DEFAULT_CHECK_SECONDS))
         path = f"{self._files_path(location).rstrip('/')}/{name}"
         with self._bounded(deadline, f"download {name} from {location}") as w:
             try:
@@ -522,7 +528,8 @@ class DatabricksBackend:
                 return "/Volumes/" + location[len(prefix):]
         raise EvidenceUnreadable(
             f"artifacts at {location}", "the location is neither an MLflow tracking location"
-            " (dbfs:/databricks/mlflow-tracking/...) nor a Unity Catalog volume, which the Files API serves",
+            " (dbfs:/databricks/mlflow-tracking/...) nor a Unity Catalog volume, which the Files API serves,"
+            " nor an Azure storage account",
             "log the model with MLflow to the workspace's tracking server, or store it in a Unity Catalog volume",
             location=location)
 

@@ -170,7 +170,7 @@ class Unreadable:
     """One piece of evidence that could not be read, and retrying will not change that (EVD-008):
     what it is, why, and what to configure so that the next check reads it."""
 
-    part: str  # logged_model | model_artifacts | run_artifacts
+    part: str  # run | logged_model | model_artifacts | run_artifacts | artifact_listing | version
     what: str
     reason: str
     fix: str

@@ -163,13 +163,13 @@ class RegistryClient:
         with self._lock:
             self.requests += 1
 
-    def _call(self, api: str, what: str, fn, *args):
+    def _call(self, api: str, what: str, fn, *args, **kwargs):
         self.deadline.check(self.uri, what)
         if self._before_request is not None:
             self._before_request(api)
         self._count()
         try:
-            return fn(*args, deadline=self.deadline)
+            return fn(*args, deadline=self.deadline, **kwargs)
         except EvidenceGateError as exc:  # the backend knew what it was
             raise self._logged(what, exc) from None
         except Exception as exc:

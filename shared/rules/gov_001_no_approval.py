@@ -5,7 +5,7 @@ class Gov001NoApproval(Rule):
     id = "GOV-001"
     title = "Promotion without approval"
     severity = "error"
-    remediation = "A release manager other than the author sets the approval tag on the version (e.g. approved_by=<name>) before promotion (on a Databricks workspace registry, an approved transition request to the stage counts too)."
+    remediation = "A release manager other than the author sets the approval tag on the version (e.g. approved_by=<name>) before promotion."
     checks = PROMOTION_ONLY
 
     def evaluate(self, ctx, params):

@@ -15,7 +15,7 @@ class Lin001NoSourceRun(Rule):
         ev = ctx.evidence
         if ev.version is None or ev.version.status == "FAILED_REGISTRATION" or ev.run is not None:
             return
-        if any(u.part == "logged_model" for u in ev.unreadable):  # the run may be on it: EVD-008 says so
+        if any(u.part in ("logged_model", "run") for u in ev.unreadable):  # the run is there, unreadable: EVD-008
             return
         yield Hit(
             f"Version {ev.version.version} of {ev.version.name} has no resolvable source run "

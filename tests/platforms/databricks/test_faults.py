@@ -100,8 +100,14 @@ def test_a_missing_directory_is_confirmed_absent_and_a_missing_endpoint_is_unrea
         client.list_artifacts(run.artifact_uri)
 
 
-def test_an_artifact_location_the_files_api_does_not_serve_is_unreadable(workspace):
+def test_an_artifact_location_the_files_api_does_not_serve_is_unreadable(workspace, monkeypatch, tmp_path):
     with pytest.raises(EvidenceUnreadable, match="neither an MLflow tracking location"):
+        RegistryClient("databricks").list_artifacts("s3://bucket/churn")
+    # an external location in Azure storage is read with the identity (here: none configured)
+    for name in ("AZURE_STORAGE_CONNECTION_STRING", "IDENTITY_ENDPOINT", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    with pytest.raises(EvidenceUnreadable, match="storage account 'lake' needs a credential"):
         RegistryClient("databricks").list_artifacts("abfss://models@lake.dfs.core.windows.net/churn")
     assert workspace.count("/api/") == 0
 
@@ -189,3 +195,23 @@ def test_a_profile_names_the_workspace_and_its_credentials(local_databricks, mon
     assert mv.run_id == trained.run_id
     with pytest.raises(BadInput, match="databricks-uc://<profile>"):
         RegistryClient("databricks-uc://prod/extra", backend="databricks")
+
+
+def test_a_cross_workspace_run_is_evd_008_in_the_report_never_lin_001_or_lin_003(workspace, scenarios, store):
+    """Through the engine: the version is checked, the run it names is reported unreadable (the
+    other workspace named), and nothing claims the run is missing."""
+    from shared.engine import Engine
+    from shared.policy import load_policy
+    from shared.report import Trigger
+
+    trained = scenarios["clean"]
+    workspace.foreign_runs.add(trained.run_id)
+    try:
+        report = Engine(load_policy(), store).check_version(
+            "databricks-uc", workspace.uc_name(trained.model), trained.version, trigger=Trigger("cli", "check"))
+    finally:
+        workspace.foreign_runs.clear()
+    ids = {f["rule_id"] for f in report["findings"] if not f["waived"]}
+    assert "EVD-008" in ids and not ids & {"LIN-001", "LIN-003"}, report["findings"]
+    (finding,) = [f for f in report["findings"] if f["rule_id"] == "EVD-008"]
+    assert OTHER_WORKSPACE_ID in finding["message"] and finding["evidence"]["part"] == "run"

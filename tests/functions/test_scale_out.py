@@ -172,3 +172,44 @@ def test_two_concurrent_sweeps_never_move_the_watermark_backwards(own_server, az
     assert len(registrations) == len(set(registrations))  # each version one registration report
     versions = {(mv.name, str(mv.version)) for mv in kit.client.search_model_versions(max_results=1000)}
     assert set(registrations) == versions
+
+
+def test_a_state_outage_during_a_sweep_is_retried_without_holding_the_watermark(own_server, azurite, table_name):
+    """The state store fails for one version's check (every request about its reconcile event, through
+    the fault proxy in front of Azurite): that version is unavailable and has no report; the sweep
+    moves its watermark on and remembers the version, which the next sweep checks."""
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    from shared.reconcile import pending_key
+    from shared.state.table import CLIENT_OPTIONS, key
+    from tests.state.test_store_faults import SERVER_BUSY
+    from tests.support.azurite import ACCOUNT, ACCOUNT_KEY
+    from tests.support.proxy import CountingProxy
+
+    server, kit = own_server
+    name = unique("blip")
+    versions = [kit.model_version(name) for _ in range(3)]
+    proxy = CountingProxy(f"http://127.0.0.1:{azurite.ports['table']}").start()
+    try:
+        store = TableStateStore(TableClient(f"{proxy.uri}/{ACCOUNT}", table_name,
+                                            credential=AzureNamedKeyCredential(ACCOUNT, ACCOUNT_KEY), **CLIENT_OPTIONS))
+        engine = Engine(load_policy(None, None), store)
+        failing = versions[1]
+        proxy.matching[key("e", "reconcile", "registration", f"reconcile:{name}:{failing.version}")] = SERVER_BUSY
+        first = reconcile_registry(server.uri, engine=engine, rate=0, workers=1)
+        assert [u for u in first.unavailable if u.startswith(f"{name} v{failing.version}:")], first.unavailable
+        assert "state store is unavailable" in " ".join(first.unavailable)
+        updated = {mv.version: mv.last_updated_timestamp for mv in kit.client.search_model_versions(f"name='{name}'")}
+        assert store.watermark(server.uri) >= updated[failing.version]  # no sweep stalls on one version
+        assert store.get_pending(server.uri, pending_key(name, failing.version))["kind"] == "unavailable"
+        reported = {r["subject"]["version"] for r in store.query(model=name)}
+        assert failing.version not in reported and {versions[0].version, versions[2].version} <= reported
+        proxy.matching.clear()
+        second = reconcile_registry(server.uri, engine=engine, rate=0, workers=1)
+        assert second.complete, second.unavailable
+        assert {r["subject"]["version"] for r in store.query(model=name)} == {v.version for v in versions}
+        assert store.get_pending(server.uri, pending_key(name, failing.version)) is None
+        newest = max(mv.last_updated_timestamp for mv in kit.client.search_model_versions(max_results=1000))
+        assert store.watermark(server.uri) == newest
+    finally:
+        proxy.stop()

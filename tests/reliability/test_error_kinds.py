@@ -102,7 +102,7 @@ def test_a_sweep_moves_on_retries_with_backoff_and_reports_what_it_could_not_che
 
     name, unreadable, clean, flaky = lake_model
     engine = pipeline.get_engine()
-    app.proxy.on_path[flaky.run_id] = Fault(status=503)
+    app.proxy.matching[flaky.run_id] = Fault(status=503)
     start = time.time()
 
     first = reconcile_registry(app.registry, engine=engine, now=lambda: start)
@@ -129,7 +129,7 @@ def test_a_sweep_moves_on_retries_with_backoff_and_reports_what_it_could_not_che
     assert len(app.sent) == sent_before + 1  # the unverifiable report only
 
     # The registry recovers: the next due sweep checks it for real and forgets it.
-    app.proxy.on_path.clear()
+    app.proxy.matching.clear()
     later = reconcile_registry(app.registry, engine=engine, now=lambda: start + 27 * 3600)
     assert any(r["version"] == flaky.version and r["check"] == "registration" for r in later.reports)
     assert not later.unavailable

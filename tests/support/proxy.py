@@ -10,7 +10,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 
 @dataclass
@@ -41,7 +41,7 @@ class CountingProxy:
         self.requests: list[tuple[str, str]] = []
         self.faults: deque[Fault] = deque()
         self.always: Fault | None = None
-        self.on_path: dict[str, Fault] = {}  # a fault for every request whose path contains the key
+        self.matching: dict[str, Fault] = {}  # fault for every request whose decoded path contains the key
         self._lock = threading.Lock()
         proxy = self
 
@@ -56,9 +56,11 @@ class CountingProxy:
                 body = self.rfile.read(length) if length else b""
                 with proxy._lock:
                     proxy.requests.append((self.command, self.path))
-                    fault = next((f for key, f in proxy.on_path.items() if key in self.path), None)
-                    if fault is None:
-                        fault = proxy.faults.popleft() if proxy.faults else proxy.always
+                    fault = proxy.faults.popleft() if proxy.faults else proxy.always
+                    decoded = unquote(self.path)
+                    for needle, matching in proxy.matching.items():
+                        if needle in decoded:
+                            fault = matching
                 if fault is not None:
                     if fault.reset:
                         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -112,7 +114,7 @@ class CountingProxy:
             self.requests.clear()
             self.faults.clear()
             self.always = None
-            self.on_path.clear()
+            self.matching.clear()
 
     def count(self) -> int:
         with self._lock:

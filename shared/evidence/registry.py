@@ -1,6 +1,6 @@
 """One client for every MLflow-compatible registry: open-source servers (``http(s)://``),
-Databricks (``databricks`` / ``databricks-uc``) and Azure ML (``azureml://``, via the
-azureml-mlflow plugin).
+Databricks (``databricks`` / ``databricks-uc``) and Azure ML (``azureml://`` tracking URIs and
+workspace resource ids).
 
 It is the transport seam of the engine: every registry request goes through one of its methods,
 which counts it, tells the rate limiter its API class, and turns the backend's errors into ours:
@@ -9,10 +9,12 @@ which counts it, tells the rate limiter its API class, and turns the backend's e
 - unreachable / timeout / 5xx / 429     -> :class:`~shared.errors.RegistryUnavailable` (retry)
 - a malformed name / version / URI      -> :class:`~shared.errors.BadInput`
 
-Two backends answer the same methods with the same evidence objects: plain ``http(s)`` servers
+Three backends answer the same methods with the same evidence objects: plain ``http(s)`` servers
 are read over the MLflow REST API (:mod:`shared.evidence.rest`, no MLflow import: a cold start
-stays short); every other registry through the MLflow client (:mod:`shared.evidence.mlflow_client`,
-for databricks-sdk authentication, Unity Catalog and the Azure ML plugin).
+stays short); Azure ML workspaces (``azureml://`` tracking URIs and workspace resource ids) through
+azure-ai-ml and the workspace's MLflow REST endpoint (:mod:`shared.evidence.azureml`); every other
+registry through the MLflow client (:mod:`shared.evidence.mlflow_client`, for databricks-sdk
+authentication and Unity Catalog).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from shared.errors import BadInput, NotFoundInRegistry, RegistryUnavailable
-from shared.evidence import rest
+from shared.evidence import azureml, rest
 from shared.evidence.model import LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
 
 log = logging.getLogger(__name__)
@@ -74,8 +76,8 @@ class RegistryClient:
 
     def __init__(self, uri: str, *, before_request: Callable[[str], None] | None = None, backend: str | None = None):
         """``before_request(api)`` runs before every request, with the request's API class (one of
-        :data:`API_CLASSES`): the reconcile sweep's rate limiter. ``backend``: ``rest`` or
-        ``mlflow`` to choose instead of by URI (``rest`` serves http(s) URIs only)."""
+        :data:`API_CLASSES`): the reconcile sweep's rate limiter. ``backend``: ``rest``, ``mlflow``
+        or ``azureml`` to choose instead of by URI (``rest`` serves http(s) URIs only)."""
         if not uri or not isinstance(uri, str):
             raise BadInput("a registry URI is required (set MLFLOW_TRACKING_URI or pass --tracking-uri)")
         for key, value in HTTP_DEFAULTS.items():
@@ -84,9 +86,11 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._before_request = before_request
         self.requests = 0
-        if backend not in (None, "rest", "mlflow"):
+        if backend not in (None, "rest", "mlflow", "azureml"):
             raise ValueError(f"unknown backend {backend!r}")
-        if backend == "rest" or (backend is None and rest.serves(uri)):
+        if backend == "azureml" or (backend is None and azureml.serves(uri)):
+            self._backend = azureml.AzureMLBackend(uri, self.uri)
+        elif backend == "rest" or (backend is None and rest.serves(uri)):
             self._backend = rest.RestBackend(uri, self.uri)
         else:
             from shared.evidence.mlflow_client import MlflowBackend
@@ -95,7 +99,7 @@ class RegistryClient:
 
     @property
     def backend(self) -> str:
-        """``rest`` or ``mlflow``: which backend reads this registry."""
+        """``rest``, ``azureml`` or ``mlflow``: which backend reads this registry."""
         return self._backend.name
 
     # -- plumbing --------------------------------------------------------------------------

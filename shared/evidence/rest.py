@@ -64,7 +64,9 @@ class HttpFailure(Exception):
 class RestBackend:
     name = "rest"
 
-    def __init__(self, uri: str, shown_uri: str):
+    def __init__(self, uri: str, shown_uri: str, *, auth: requests.auth.AuthBase | None = None):
+        """``auth``: set on every request instead of the MLflow credential settings (a platform's
+        own token, e.g. Azure ML's bearer token)."""
         parts = urlsplit(uri)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise BadInput(f"cannot use registry URI '{shown_uri}': an MLflow server URL is http(s)://host[:port][/path]")
@@ -79,10 +81,12 @@ class RestBackend:
         self._session = _session(parts.username, parts.password)
         self._timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or 120)
         self._tracking_uri = uri
+        self._auth = auth
 
     # -- plumbing --------------------------------------------------------------------------
     def _request(self, method: str, url: str, *, params=None, body=None, stream: bool = False) -> requests.Response:
-        response = self._session.request(method, url, params=params, json=body, timeout=self._timeout, stream=stream)
+        response = self._session.request(method, url, params=params, json=body, timeout=self._timeout, stream=stream,
+                                         auth=self._auth)
         if response.status_code != 200:
             response.close()
             raise HttpFailure(response)

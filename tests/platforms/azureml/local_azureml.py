@@ -440,7 +440,7 @@ class LocalAzureML:
             status, data, _ = ws.mlflow("GET", f"/api/2.0/mlflow/logged-models/{model_id}")
             if status == 200:
                 info = json.loads(data)["model"]["info"]
-                run_id = info.get("source_run_id") or mv.get("run_id")
+                run_id = mv.get("run_id") or info.get("source_run_id")
                 if run_id:
                     with ws._lock:
                         ws.logged_model_dirs[(run_id, info["name"])] = _server_path(info["artifact_uri"])
@@ -565,26 +565,30 @@ class LocalAzureML:
             return _arm_error(h, 404, "NotFound", f"no artifacts in {origin}/{container}")
         run_id = container[len("dcid."):]
         run = (ws.mlflow_json("runs/get", run_id=run_id) or {}).get("run")
-        if run is None:
+        with ws._lock:
+            has_model = any(run == run_id for run, _ in ws.logged_model_dirs)
+        if run is None and not has_model:
             return _arm_error(h, 404, "NotFound", f"Run {run_id} was not found")
         prefix = (query.get("path", [""])[0]).strip("/")
         value = []
-        for rel, server_path in self._files(ws, run, prefix):
+        for rel, server_path in self._files(ws, run_id, run, prefix):
             value.append({"contentUri": self._sas_url(ws, container, rel, server_path), "origin": origin,
                           "container": container, "path": rel, "tags": {}})
         return _json(h, 200, {"value": value, "continuationToken": None, "nextLink": None})
 
-    def _files(self, ws: Workspace, run: dict, prefix: str) -> list[tuple[str, str]]:
+    def _files(self, ws: Workspace, run_id: str, run: dict | None, prefix: str) -> list[tuple[str, str]]:
         """(path under the run, path on the MLflow server) of every file under ``prefix``."""
-        root = _server_path(run["info"]["artifact_uri"])
         head = prefix.split("/", 1)[0]
         with ws._lock:
-            logged = ws.logged_model_dirs.get((run["info"]["run_id"], head)) if head else None
+            logged = ws.logged_model_dirs.get((run_id, head)) if head else None
         out = []
         if logged is not None:  # the job's MLflow model, kept under its name
             out += [(f"{head}/{rel}".rstrip("/"), f"{logged}/{rel}") for rel in self._walk(ws, logged, "")]
             inner = prefix[len(head):].strip("/")
             return [(p, s) for p, s in out if not inner or p.startswith(f"{head}/{inner}")]
+        if run is None:
+            return out
+        root = _server_path(run["info"]["artifact_uri"])
         for rel in self._walk(ws, root, ""):
             if not prefix or rel == prefix or rel.startswith(prefix + "/"):
                 out.append((rel, f"{root}/{rel}"))

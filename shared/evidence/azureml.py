@@ -426,8 +426,11 @@ def apply_job(run: RunEvidence, job) -> None:
 
 
 def dataset_from_input(key: str, value) -> DatasetRef | None:
-    """A job input that is data (a data asset ``azureml:name:version`` or a URI), or None (a literal)."""
-    path = getattr(value, "path", None)
+    """A job input that is data (a data asset ``azureml:name:version`` or a URI), or None (a literal).
+    azure-ai-ml hands a job's inputs over as ``NodeInput`` objects holding the ``Input`` (or the
+    literal value) as ``_data``; reading ``path`` of a literal one raises."""
+    data = getattr(value, "_data", value)
+    path = None if isinstance(data, (str, int, float, bool)) or data is None else getattr(data, "path", None)
     if not isinstance(path, str) or not path:
         return None
     asset = _DATA_ASSET.match(path)

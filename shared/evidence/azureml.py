@@ -163,6 +163,10 @@ class Connection:
             return backend
 
     @property
+    def tracking_uri(self) -> str | None:
+        return self._tracking_uri
+
+    @property
     def artifact_base(self) -> str:
         netloc = urlsplit(self._tracking_uri or "").netloc
         return f"https://{netloc}/artifact/v2.0{self.ref.resource_id}/artifacts"
@@ -238,6 +242,18 @@ class AzureMLBackend:
         if tracking is not None:
             return tracking.translate(what, exc)  # the MLflow endpoint's answers, as for any MLflow server
         return RegistryUnavailable(self.uri, f"{what}: no usable answer")
+
+    def tracking_uri(self, *, deadline: Deadline | None = None) -> str:
+        """The workspace's ``mlFlowTrackingUri`` (asked once per process)."""
+        try:
+            self._connection().tracking(_deadline(deadline))
+        except Exception as exc:
+            translated = self.translate("get workspace", exc)
+            if isinstance(translated, NotFoundInRegistry):
+                translated = ConfigurationError(f"Azure ML workspace {self.ref.resource_id} was not found, or the"
+                                                f" identity may not read it: {ROLE_FIX}")
+            raise translated from None
+        return self._connection().tracking_uri
 
     # -- registry: model assets ------------------------------------------------------------
     def get_model_version(self, name: str, version: str, *, deadline: Deadline | None = None) -> VersionEvidence:

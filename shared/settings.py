@@ -36,7 +36,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EVIDENCE_GATE_STORE", "Local report store (SQLite) path.", default=".evidence-gate/reports.sqlite"),
     Setting("EVIDENCE_GATE_REGISTRIES", "Comma-separated registries the reconcile timer sweeps; defaults to MLFLOW_TRACKING_URI."),
     Setting("EVIDENCE_GATE_RECONCILE_SCHEDULE", "NCRONTAB schedule of the reconcile timer.", default="0 */15 * * * *"),
-    Setting("EVIDENCE_GATE_AZUREML_REGION", "Region of the Azure ML workspace(s), used to derive the azureml:// tracking URI from an event's topic."),
+    Setting("EVIDENCE_GATE_AZUREML_REGION", "Region of the Azure ML workspace(s): only when a workspace cannot be asked for its mlFlowTrackingUri, the azureml:// tracking URI is derived from it."),
     Setting("EVIDENCE_GATE_TOPIC", "Service Bus topic that receives the reports.", default="evidence-gate-findings"),
     Setting(f"{SERVICEBUS_CONNECTION}__fullyQualifiedNamespace", "Service Bus namespace host name (identity-based connection); unset means reports go to the local store."),
     Setting(f"{SERVICEBUS_CONNECTION}__credential", "`managedidentity` in Azure (Functions identity-based connection convention)."),

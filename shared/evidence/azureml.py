@@ -67,8 +67,8 @@ _RUNS_URI = re.compile(r"^runs:/(?P<run>[^/]+)/?(?P<path>.*)$")
 _DATA_ASSET = re.compile(r"^azureml:(?!//)(?P<name>[^:@/]+)(?:[:@](?P<version>[^/]+))?$")
 JOB_TYPES = ("command", "pipeline", "sweep", "automl", "spark")  # submitted jobs: never interactive
 SDK_TIMEOUT = 15.0  # seconds: one ARM request (the check's deadline bounds the whole call)
-ROLE_FIX = ("give the function app's identity the 'AzureML Data Scientist' role (or Reader and"
-            " 'AzureML Metrics Writer') on the workspace")
+ROLE_FIX = ("give the function app's identity the Reader role on the workspace (models, jobs, runs and their files"
+            " are reads; 'AzureML Data Scientist' also covers them)")
 
 
 def serves(uri: str) -> bool:

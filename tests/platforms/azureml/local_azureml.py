@@ -93,6 +93,7 @@ class Workspace:
         self.workspace_id = hashlib.sha256(name.encode()).hexdigest()[:32]
         self.jobs: dict[str, Job] = {}
         self.stages: dict[tuple[str, str], str] = {}
+        self.modified: dict[tuple[str, str], int] = {}  # epoch ms of a version's last change after registration
         self.version_creators: dict[tuple[str, str], str] = {}
         self.logged_model_dirs: dict[tuple[str, str], str] = {}  # (run, name) -> artifact path on the server
         self.blobs: dict[str, str] = {}  # blob name -> artifact path on the server (what a SAS URL serves)
@@ -110,8 +111,10 @@ class Workspace:
         return job
 
     def set_stage(self, model: str, version: str, stage: str) -> None:
+        """A stage change, as studio or ``models.create_or_update`` makes it (the version is modified)."""
         with self._lock:
             self.stages[(model, str(version))] = stage
+            self.modified[(model, str(version))] = int(time.time() * 1000)
 
     def set_version_creator(self, model: str, version: str, created_by: str) -> None:
         with self._lock:
@@ -369,10 +372,13 @@ class LocalAzureML:
             },
         }
 
-    def _system_data(self, created_ms: int | None, created_by: str) -> dict:
-        at = datetime.fromtimestamp((created_ms or 0) / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
-        return {"createdAt": at, "createdBy": created_by, "createdByType": "User", "lastModifiedAt": at,
-                "lastModifiedBy": created_by, "lastModifiedByType": "User"}
+    def _system_data(self, created_ms: int | None, created_by: str, modified_ms: int | None = None) -> dict:
+        def iso(ms: int | None) -> str:
+            return datetime.fromtimestamp((ms or 0) / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+        return {"createdAt": iso(created_ms), "createdBy": created_by, "createdByType": "User",
+                "lastModifiedAt": iso(modified_ms or created_ms), "lastModifiedBy": created_by,
+                "lastModifiedByType": "User"}
 
     def _model_containers(self, ws: Workspace) -> dict:
         found = ws.mlflow_json("registered-models/search", max_results=1000) or {}
@@ -429,7 +435,7 @@ class LocalAzureML:
                 "modelType": "mlflow_model" if run_id else "custom_model", "modelUri": uri, "jobName": run_id,
                 "stage": ws.stages.get(key, "Development"), "provisioningState": "Succeeded",
             },
-            "systemData": self._system_data(mv.get("creation_timestamp"), creator),
+            "systemData": self._system_data(mv.get("creation_timestamp"), creator, ws.modified.get(key)),
         }
 
     def _model_path(self, ws: Workspace, mv: dict) -> tuple[str | None, str]:

@@ -154,7 +154,7 @@ class Connection:
             if self._tracking is not None:
                 return self._tracking
         uri = self._tracking_uri or within(deadline, self._shown, "get workspace",
-                                           lambda: self.ml.workspaces.get(self.ref.name).mlflow_tracking_uri)
+                                           lambda: self.ml.workspaces.get(self.ref.name).mlflow_tracking_uri, self.calls)
         if not uri:
             raise ConfigurationError(f"Azure ML workspace {self.ref.name} reports no mlFlowTrackingUri")
         backend = rest.RestBackend(mlflow_base(uri), self._shown, auth=self.auth)
@@ -186,12 +186,10 @@ def connection(ref: WorkspaceRef, shown_uri: str, client_id: str | None = None) 
         return found
 
 
-def within(deadline: Deadline, registry: str, what: str, fn: Callable[[], Any], pool: futures.Executor | None = None):
+def within(deadline: Deadline, registry: str, what: str, fn: Callable[[], Any], pool: futures.Executor):
     """``fn()`` (an SDK call, whose own retries are bounded) or DeadlineExceeded when the check's
     deadline passes first."""
     deadline.check(registry, what)
-    if pool is None:
-        return fn()
     future = pool.submit(fn)
     try:
         return future.result(timeout=deadline.remaining())
@@ -297,7 +295,6 @@ class AzureMLBackend:
     # -- tracking: the workspace's MLflow endpoint and the run's job ---------------------------
     def get_run(self, run_id: str, *, deadline: Deadline | None = None) -> RunEvidence:
         run = self._mlflow(deadline, f"get run {run_id}", lambda t: t.get_run(run_id))
-        run.artifact_uri = run.artifact_uri or None
         try:
             job = self._sdk(deadline, f"get job {run_id}", lambda c: c.ml.jobs.get(run_id))
         except Exception as exc:

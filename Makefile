@@ -69,6 +69,7 @@ bench: setup
 	$(PY) -m bench.webhook_latency
 	$(PY) -m bench.reconcile_sweep
 	$(PY) -m bench.cold_start
+	$(PY) -m bench.azureml_cold_start
 
 # The end-to-end demo (local MLflow server, evidence-gate serve, Teams endpoint, five model versions).
 demo: setup setup-browser setup-render

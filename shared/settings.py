@@ -47,7 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS", "Deadline of each check of a reconcile sweep (seconds).", default="120"),
     Setting("AZURE_STORAGE_CONNECTION_STRING", "Local only: connection string of a storage account that holds model artifacts, used for that account instead of the identity (Azurite). Never printed."),
     Setting("EVIDENCE_GATE_RECONCILE_SCHEDULE", "NCRONTAB schedule of the reconcile timer.", default="0 */15 * * * *"),
-    Setting("EVIDENCE_GATE_AZUREML_REGION", "Region of the Azure ML workspace(s), used to derive the azureml:// tracking URI from an event's topic."),
+    Setting("EVIDENCE_GATE_AZUREML_REGION", "Region of the Azure ML workspace(s): only when a workspace cannot be asked for its mlFlowTrackingUri, the azureml:// tracking URI is derived from it."),
     Setting("EVIDENCE_GATE_TOPIC", "Service Bus topic that receives the reports.", default="evidence-gate-findings"),
     Setting(f"{SERVICEBUS_CONNECTION}__fullyQualifiedNamespace", "Service Bus namespace host name (identity-based connection); unset means reports go to the local store."),
     Setting(f"{SERVICEBUS_CONNECTION}__credential", "`managedidentity` in Azure (Functions identity-based connection convention)."),

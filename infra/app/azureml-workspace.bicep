@@ -21,5 +21,5 @@ resource workspaceReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 }
 
 output location string = workspace.location
-@description('MLflow tracking URI of the workspace (azureml-mlflow plugin).')
-output trackingUri string = 'azureml://${workspace.location}.api.azureml.ms/mlflow/v1.0${workspace.id}'
+@description('MLflow tracking URI of the workspace, as the workspace reports it (mlFlowTrackingUri: private-link and sovereign-cloud workspaces have their own host).')
+output trackingUri string = workspace.properties.mlFlowTrackingUri

@@ -1,7 +1,7 @@
 """Registry access through the MLflow client, for the registries that need its authentication and
-plugins: Databricks (``databricks``, ``databricks-uc``: databricks-sdk auth, Unity Catalog) and
-Azure ML (``azureml://``: the azureml-mlflow plugin), and any other scheme MLflow knows. Plain
-``http(s)`` servers use :mod:`shared.evidence.rest` instead, which does not import MLflow.
+plugins: Databricks (``databricks``, ``databricks-uc``: databricks-sdk auth, Unity Catalog) and any
+other scheme MLflow knows. Plain ``http(s)`` servers use :mod:`shared.evidence.rest` instead, which
+does not import MLflow; Azure ML workspaces :mod:`shared.evidence.azureml`.
 
 MLflow is imported when this backend is created, never at module import. The MLflow client bounds
 its own requests (``HTTP_DEFAULTS`` in :mod:`shared.evidence.registry`); the check's deadline is

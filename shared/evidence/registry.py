@@ -1,6 +1,6 @@
 """One client for every MLflow-compatible registry: open-source servers (``http(s)://``),
-Databricks (``databricks`` / ``databricks-uc``) and Azure ML (``azureml://``, via the
-azureml-mlflow plugin).
+Databricks (``databricks`` / ``databricks-uc``) and Azure ML (``azureml://`` tracking URIs and
+workspace resource ids).
 
 It is the transport seam of the engine: every registry request goes through one of its methods,
 which checks the check's deadline, counts it, tells the rate limiter its API class, and turns the
@@ -17,11 +17,13 @@ backend's errors into ours (:mod:`shared.errors`):
 Every backend method receives the check's :class:`~shared.evidence.deadline.Deadline` and bounds
 its timeouts and retries by it.
 
-Three backends answer the same methods with the same evidence objects: plain ``http(s)`` servers
+Four backends answer the same methods with the same evidence objects: plain ``http(s)`` servers
 are read over the MLflow REST API (:mod:`shared.evidence.rest`, no MLflow import: a cold start
 stays short); Databricks (``databricks``, ``databricks-uc``, ``://<profile>``) on databricks-sdk
-(:mod:`shared.evidence.databricks`, no MLflow import either); every other registry through the
-MLflow client (:mod:`shared.evidence.mlflow_client`, for the Azure ML plugin).
+(:mod:`shared.evidence.databricks`, no MLflow import either); Azure ML workspaces (``azureml://``
+tracking URIs and workspace resource ids) through azure-ai-ml and the workspace's MLflow REST
+endpoint (:mod:`shared.evidence.azureml`); any other registry MLflow knows through the MLflow
+client (:mod:`shared.evidence.mlflow_client`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from shared import settings
 from shared.errors import BadInput, EvidenceGateError, NotFoundInRegistry, RegistryUnavailable
-from shared.evidence import rest
+from shared.evidence import azureml, rest
 from shared.evidence.deadline import DEFAULT_CHECK_SECONDS, Deadline
 from shared.evidence.model import LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
 
@@ -126,9 +128,10 @@ class RegistryClient:
                  deadline: Deadline | float | None = None):
         """``before_request(api)`` runs before every request, with the request's API class (one of
         :data:`API_CLASSES`): the reconcile sweep's rate limiter. ``backend``: ``rest``,
-        ``databricks`` or ``mlflow`` to choose instead of by URI (``rest`` serves http(s) URIs only,
-        ``databricks`` the Databricks ones). ``deadline``: the check's deadline (seconds from now,
-        or a Deadline; default ``EVIDENCE_GATE_CHECK_DEADLINE_SECONDS``): one client serves one check."""
+        ``databricks``, ``azureml`` or ``mlflow`` to choose instead of by URI (``rest`` serves http(s)
+        URIs only, ``databricks`` the Databricks ones). ``deadline``: the check's deadline (seconds
+        from now, or a Deadline; default ``EVIDENCE_GATE_CHECK_DEADLINE_SECONDS``): one client serves
+        one check."""
         if not uri or not isinstance(uri, str):
             raise BadInput("a registry URI is required (set MLFLOW_TRACKING_URI or pass --tracking-uri)")
         for key, value in HTTP_DEFAULTS.items():
@@ -140,9 +143,11 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._before_request = before_request
         self.requests = 0
-        if backend not in (None, "rest", "mlflow", "databricks"):
+        if backend not in (None, "rest", "mlflow", "databricks", "azureml"):
             raise ValueError(f"unknown backend {backend!r}")
-        if backend == "rest" or (backend is None and rest.serves(uri)):
+        if backend == "azureml" or (backend is None and azureml.serves(uri)):
+            self._backend = azureml.AzureMLBackend(uri, self.uri)
+        elif backend == "rest" or (backend is None and rest.serves(uri)):
             self._backend = rest.RestBackend(uri, self.uri)
         elif backend == "databricks" or (backend is None and _databricks_uri(uri)):
             from shared.evidence.databricks import DatabricksBackend  # databricks-sdk, imported only here
@@ -155,7 +160,7 @@ class RegistryClient:
 
     @property
     def backend(self) -> str:
-        """``rest``, ``databricks`` or ``mlflow``: which backend reads this registry."""
+        """``rest``, ``databricks``, ``azureml`` or ``mlflow``: which backend reads this registry."""
         return self._backend.name
 
     # -- plumbing --------------------------------------------------------------------------

@@ -87,7 +87,9 @@ def retry_after_seconds(value: str | None) -> float | None:
 class RestBackend:
     name = "rest"
 
-    def __init__(self, uri: str, shown_uri: str):
+    def __init__(self, uri: str, shown_uri: str, *, auth: requests.auth.AuthBase | None = None):
+        """``auth``: set on every request instead of the MLflow credential settings (a platform's
+        own token, e.g. Azure ML's bearer token)."""
         parts = urlsplit(uri)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise BadInput(f"cannot use registry URI '{shown_uri}': an MLflow server URL is http(s)://host[:port][/path]")
@@ -106,6 +108,7 @@ class RestBackend:
         self._backoff = float(env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR") or 2)
         self._jitter = float(env("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER") or 1)
         self._tracking_uri = uri
+        self._auth = auth
 
     # -- plumbing --------------------------------------------------------------------------
     def _request(self, method: str, url: str, *, deadline: Deadline, params=None, body=None,
@@ -117,7 +120,7 @@ class RestBackend:
         while True:
             try:
                 response = self._session.request(method, url, params=params, json=body, stream=stream,
-                                                 timeout=deadline.timeout(self._timeout))
+                                                 timeout=deadline.timeout(self._timeout), auth=self._auth)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure: Exception = exc
                 wait = self._backoff * 2 ** attempt + random.uniform(0, self._jitter)

@@ -5,16 +5,15 @@ Both delivery schemas arrive here: the Event Grid schema (``func.EventGridEvent`
 read case-insensitively (the docs show PascalCase, real deliveries camelCase); versions may be
 numbers or strings; ``models/{name}:{version}`` subjects are split on the LAST ``:``.
 
-The registry is the workspace's MLflow tracking URI, derived from the workspace resource id in
-the topic/source by :func:`azureml_tracking_uri` (tests point ``AZUREML_URI_RESOLVER`` at a
-local MLflow server).
+The registry is the workspace's MLflow tracking URI, its ``mlFlowTrackingUri`` as the workspace
+named by the topic/source reports it (:func:`azureml_tracking_uri`; tests of the event parsing
+point ``AZUREML_URI_RESOLVER`` at a local MLflow server, tests/platforms/azureml at a local Azure ML).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -34,42 +33,34 @@ WORKSPACE = re.compile(
     r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)$", re.IGNORECASE)
 _RUN_SUBJECT = re.compile(r"^experiments/[^/]+/runs/(?P<run>[^/]+)$")
 
-# Test seam: a function(workspace resource id) -> tracking URI used instead of the derivation.
+# Test seam: a function(workspace resource id) -> tracking URI used instead of asking the workspace.
 AZUREML_URI_RESOLVER: Callable[[str], str] | None = None
-_resolved: dict[str, str] = {}
-_resolved_lock = threading.Lock()
 
 
 def azureml_tracking_uri(workspace_resource_id: str) -> str:
-    """The MLflow tracking URI of an Azure ML workspace.
+    """The MLflow tracking URI of an Azure ML workspace: its ``mlFlowTrackingUri``, asked of the
+    workspace once per process (private-link and sovereign-cloud workspaces have their own host).
 
-    ``azureml://{region}.api.azureml.ms/mlflow/v1.0{resource_id}`` with the region from
-    ``EVIDENCE_GATE_AZUREML_REGION``; without it, azure-ai-ml (when installed) asks the workspace.
+    Only when the workspace cannot be asked (no Azure credential, or the identity may not read
+    the workspace) and ``EVIDENCE_GATE_AZUREML_REGION`` is set, the public-cloud URI is derived:
+    ``azureml://{region}.api.azureml.ms/mlflow/v1.0{resource_id}``.
     """
     if AZUREML_URI_RESOLVER is not None:
         return AZUREML_URI_RESOLVER(workspace_resource_id)
-    match = WORKSPACE.match(workspace_resource_id or "")
-    if not match:
+    if not WORKSPACE.match(workspace_resource_id or ""):
         raise BadInput(f"'{str(workspace_resource_id)[:200]}' is not an Azure ML workspace resource id")
-    region = settings.get("EVIDENCE_GATE_AZUREML_REGION")
-    if region:
+    from shared.evidence.azureml import AzureMLBackend
+
+    try:
+        return AzureMLBackend(workspace_resource_id, workspace_resource_id).tracking_uri()
+    except ConfigurationError as exc:
+        region = settings.get("EVIDENCE_GATE_AZUREML_REGION")
+        if not region:
+            raise
+        log.warning("workspace %s not asked for its tracking URI (%s); derived from EVIDENCE_GATE_AZUREML_REGION",
+                    workspace_resource_id, exc)
         region = region.strip().lower().replace(" ", "")
         return f"azureml://{region}.api.azureml.ms/mlflow/v1.0{workspace_resource_id}"
-    with _resolved_lock:
-        if workspace_resource_id in _resolved:
-            return _resolved[workspace_resource_id]
-    try:
-        from azure.ai.ml import MLClient  # optional: not in requirements.txt
-        from azure.identity import DefaultAzureCredential
-    except ImportError:
-        raise ConfigurationError(
-            "EVIDENCE_GATE_AZUREML_REGION is not set (e.g. 'westeurope'): it is needed to derive the "
-            "workspace's azureml:// tracking URI from the event topic") from None
-    client = MLClient(DefaultAzureCredential(), match["sub"], match["rg"], match["ws"])
-    uri = client.workspaces.get(match["ws"]).mlflow_tracking_uri
-    with _resolved_lock:
-        _resolved[workspace_resource_id] = uri
-    return uri
 
 
 def parse_function_event(event: Any) -> RegistryEvent:

@@ -142,26 +142,27 @@ def test_ignored_event_types(gate):
     assert gate.call("azureml_events", decode(event)) is None and gate.store.count() == 0
 
 
-def test_tracking_uri_derivation(monkeypatch):
+def no_azure_credential(monkeypatch) -> None:
+    for key in ("IDENTITY_ENDPOINT", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no Azure CLI either
+
+
+def test_the_region_setting_is_only_the_fallback_when_the_workspace_cannot_be_asked(monkeypatch):
+    # Asking the workspace for its mlFlowTrackingUri: tests/platforms/azureml/test_azureml_events.py
     monkeypatch.setattr(azureml, "AZUREML_URI_RESOLVER", None)
+    no_azure_credential(monkeypatch)
     monkeypatch.setenv("EVIDENCE_GATE_AZUREML_REGION", "westeurope")
     assert azureml.azureml_tracking_uri(WS) == f"azureml://westeurope.api.azureml.ms/mlflow/v1.0{WS}"
     with pytest.raises(BadInput):
         azureml.azureml_tracking_uri("/subscriptions/x")
     monkeypatch.delenv("EVIDENCE_GATE_AZUREML_REGION")
-    try:
-        import azure.ai.ml  # noqa: F401
-    except ImportError:
-        with pytest.raises(ConfigurationError, match="EVIDENCE_GATE_AZUREML_REGION"):
-            azureml.azureml_tracking_uri(WS)
+    with pytest.raises(ConfigurationError, match="no Azure credential configured"):
+        azureml.azureml_tracking_uri(WS)
 
 
-def test_missing_region_raises_for_redelivery(gate, monkeypatch):
+def test_no_credential_and_no_region_raises_for_redelivery(gate, monkeypatch):
     monkeypatch.setattr(azureml, "AZUREML_URI_RESOLVER", None)
-    try:
-        import azure.ai.ml  # noqa: F401
-        pytest.skip("azure-ai-ml is installed: the workspace would be asked")
-    except ImportError:
-        pass
+    no_azure_credential(monkeypatch)
     with pytest.raises(ConfigurationError):
         gate.call("azureml_events", decode(first("azureml-model-registered.eventgrid.json")))

@@ -10,7 +10,7 @@ from shared.engine import Engine
 from shared.evidence.registry import RegistryClient
 from shared.policy import load_policy
 from shared.report import Trigger
-from tests.engine.conftest import rule_ids, scenarios  # noqa: F401  (the session's scenario fixture)
+from tests.engine.conftest import rule_ids
 
 # Azure ML model assets have no registration status: a version still PENDING_REGISTRATION or
 # FAILED_REGISTRATION in MLflow is no asset at all (tests below), so those two are not compared.

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import REPO, Factory, header, median, mlflow_server, table, verdict
+from bench.common import REPO, Factory, first_event_rows, header, median, mlflow_imported_row, mlflow_server, table
 
 IMPORT_SNIPPET = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 FIRST_EVENT = r"""
@@ -99,15 +99,12 @@ def main(argv=None) -> int:
         finally:
             aml.stop()
 
-    first = median(totals)
     rows = [
         ("import mlflow", f"{imports['mlflow'] * 1000:.0f} ms", None, None),
         ("import azure.ai.ml", f"{imports['azure.ai.ml'] * 1000:.0f} ms", None, None),
-        ("first Azure ML event: process start -> report stored (wall)", f"{first * 1000:.0f} ms", "<= 2000 ms",
-         verdict(first <= 2.0)),
-        ("  of which in the process after interpreter start", f"{median(in_process) * 1000:.0f} ms", None, None),
+        *first_event_rows("first Azure ML event", totals, in_process),
         ("  peak memory of the function process (max RSS)", f"{median(peaks):.0f} MB", None, None),
-        ("  MLflow imported by the first event", "yes" if True in mlflow_imported else "no", None, None),
+        mlflow_imported_row(mlflow_imported),
     ]
     print(table(f"Azure ML cold start (median of {args.runs} fresh processes)", rows))
     return 0

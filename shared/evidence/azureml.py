@@ -318,11 +318,9 @@ class AzureMLBackend:
     def get_logged_model(self, model_id: str, *, deadline: Deadline | None = None) -> LoggedModelInfo:
         try:
             return self._mlflow(deadline, f"get logged model {model_id}", lambda t: t.get_logged_model(model_id, deadline=deadline))
-        except rest.HttpFailure as exc:
-            if exc.status == 404 and exc.error_code is None:  # Azure ML answers 404 without a body
-                raise EvidenceUnreadable(f"logged model {model_id}", "Azure ML does not serve the MLflow logged-models API",
-                                         "nothing to configure: the version's job (job_name) gives its lineage") from None
-            raise
+        except EvidenceUnreadable:  # Azure ML answers logged-models with a 404 without a body
+            raise EvidenceUnreadable(f"logged model {model_id}", "Azure ML does not serve the MLflow logged-models API",
+                                     "nothing to configure: the version's job (job_name) gives its lineage") from None
 
     # -- artifacts: the run-history artifact service, files by SAS URL ---------------------------
     def list_artifacts(self, location: str, *, deadline: Deadline | None = None) -> list[str]:

@@ -162,16 +162,17 @@ class RestBackend:
             return RegistryUnavailable(self.uri, f"{what}: no usable answer")
         return mlflow_client.translate(self.uri, what, exc)
 
-    def _unreadable(self, what: str, location: str, exc: HttpFailure) -> EvidenceUnreadable | None:
+    def _unreadable(self, what: str, location: str, exc: HttpFailure, endpoint: str = "artifacts",
+                    fix: str = "serve artifacts through the tracking server (mlflow server --serve-artifacts)"
+                               " or use a registry that does") -> EvidenceUnreadable | None:
         """A refusal that retrying will not change, for evidence the version can be checked without."""
         if exc.status in (401, 403):
             return EvidenceUnreadable(what, f"the registry {self.uri} refused access (HTTP {exc.status})",
-                                      "grant the identity Evidence Gate uses read access to the experiment's artifacts",
+                                      "grant the identity Evidence Gate uses read access to the experiment",
                                       location=location)
         if exc.status in (404, 405, 501) and not exc.error_code:
-            return EvidenceUnreadable(what, f"{self.uri} does not serve this endpoint (HTTP {exc.status})",
-                                      "serve artifacts through the tracking server (mlflow server --serve-artifacts)"
-                                      " or use a registry that does", location=location)
+            return EvidenceUnreadable(what, f"{self.uri} does not serve the MLflow {endpoint} API (HTTP {exc.status})",
+                                      fix, location=location)
         return None
 
     # -- registry --------------------------------------------------------------------------
@@ -242,7 +243,9 @@ class RestBackend:
         try:
             info = self._json("GET", f"logged-models/{quote(model_id, safe='')}", deadline=deadline)["model"]["info"]
         except HttpFailure as exc:
-            raise self._unreadable(f"logged model {model_id}", model_id, exc) or exc from None
+            raise self._unreadable(f"logged model {model_id}", model_id, exc, "logged-models",
+                                   "register the version from its run's artifacts (runs:/<run>/model), or use a"
+                                   " registry that serves MLflow 3 logged models") or exc from None
         return LoggedModelInfo(model_id=info["model_id"], artifact_location=info.get("artifact_uri"),
                                source_run_id=info.get("source_run_id") or None)
 

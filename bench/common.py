@@ -180,6 +180,20 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+# Memory of a child process, from inside it: pasted at the top of the benches' child scripts
+# (after ``import os``).
+RSS_HELPERS = r'''
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+def peak_mb():
+    # VmHWM: this process image's peak RSS. Not ru_maxrss, which after fork + exec still holds the
+    # parent's RSS at the fork (the benchmark parent has MLflow imported).
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+'''
+
 FIRST_EVENT_GOAL_SECONDS = 2.0
 
 

@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import REPO, Factory, header, mlflow_server, table, verdict
+from bench.common import REPO, RSS_HELPERS, Factory, header, mlflow_server, table, verdict
 
 INSTANCE_MB = 512
 GOAL_PEAK_MB = INSTANCE_MB // 2
@@ -39,16 +39,7 @@ GROUPS = ("mlflow", "azureml", "databricks", "azure")
 CHILD = r"""
 import dataclasses, json, os, sys, time, uuid
 from concurrent.futures import ThreadPoolExecutor
-
-def rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-def peak_mb():
-    # VmHWM: this process image's peak RSS. Not ru_maxrss, which after fork + exec still holds the
-    # parent's RSS at the fork (the benchmark parent has MLflow imported).
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+""" + RSS_HELPERS + r"""
 
 marks = [("interpreter started", rss_mb())]
 import azure.functions as func

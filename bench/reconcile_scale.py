@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import REPO, Factory, counting_proxy, header, mlflow_server, table, verdict
+from bench.common import REPO, RSS_HELPERS, Factory, counting_proxy, header, mlflow_server, table, verdict
 
 GOAL_FLOOR_RATIO = 1.1
 GOAL_FLAT = 1.2
@@ -67,16 +67,7 @@ print(json.dumps({"made": made, "seconds": time.perf_counter() - t}))
 
 SWEEP = r"""
 import json, os, sys, time
-
-def rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-def peak_mb():
-    # VmHWM: this process image's peak RSS. Not ru_maxrss, which after fork + exec still holds the
-    # parent's RSS at the fork (the benchmark parent has MLflow imported).
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+""" + RSS_HELPERS + r"""
 
 from shared import reconcile
 from shared.sinks.store import ReportStore  # imported before the baseline, like the sweep's own modules

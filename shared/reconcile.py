@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from shared import settings, telemetry
 from shared.errors import BadInput, EvidenceGateError, RegistryUnavailable
 from shared.evidence.deadline import DEFAULT_RECONCILE_SECONDS
-from shared.evidence.registry import API_CLASSES, REGISTRY, SEARCH, TRACKING, RegistryClient, _seconds
+from shared.evidence.registry import API_CLASSES, REGISTRY, SEARCH, TRACKING, RegistryClient, seconds_setting
 from shared.sources import PROMOTION, REGISTRATION, RegistryEvent
 
 log = logging.getLogger("evidence_gate.reconcile")
@@ -152,7 +152,7 @@ def default_limiter(uri: str) -> RateLimiter:
 
 def reconcile_deadline_seconds() -> float:
     """``EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS``: the deadline of each check of a sweep."""
-    return _seconds("EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS", DEFAULT_RECONCILE_SECONDS)
+    return seconds_setting("EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS", DEFAULT_RECONCILE_SECONDS)
 
 
 def rate_limited_factory(limiter: RateLimiter) -> Callable[[str], RegistryClient]:
@@ -275,8 +275,12 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
     base = engine or pipeline.get_engine()
     engine = dataclasses.replace(base, client_factory=rate_limited_factory(limiter))
     store = engine.store
-    client = engine.client_factory(registry)
-    shown = client.uri
+    # One client (and so one deadline) per listing request and per model fetched: a long listing
+    # of a large registry never runs into the deadline meant for one check.
+    def client() -> RegistryClient:
+        return engine.client_factory(registry)
+
+    shown = client().uri
     summary = Summary(registry=shown, rate_limits=limiter.describe(), watermark_before=store.watermark(shown))
     if since_ms is not None:
         lower = since_ms
@@ -302,7 +306,7 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
         models.add(model)
     for name in sorted(models):
         try:
-            registered[name] = client.get_registered_model(name)
+            registered[name] = client().get_registered_model(name)
         except RegistryUnavailable as exc:  # its holders are checked by a later sweep (the model is listed again)
             summary.unavailable.append(f"{name}: {exc}")
         except Exception as exc:  # NotFoundInRegistry (deleted meanwhile), BadInput
@@ -484,13 +488,13 @@ def _recheck(engine, registry: str, item: dict, now_ms: int) -> dict:
                                 trigger=_trigger_for(ev))
 
 
-def _changed_versions(client: RegistryClient, lower: int | None, model: str | None) -> list[tuple]:
+def _changed_versions(client: Callable[[], RegistryClient], lower: int | None, model: str | None) -> list[tuple]:
     filter_string = None
     if model is not None:
         filter_string = "name='{}'".format(model.replace("'", "\\'"))
     out, seen, token = [], set(), None
     while True:
-        page, token = client.search_model_versions(filter_string, token, updated_since=lower)
+        page, token = client().search_model_versions(filter_string, token, updated_since=lower)
         stop = False
         for mv, ts in page:
             if lower is not None and ts < lower:
@@ -503,7 +507,7 @@ def _changed_versions(client: RegistryClient, lower: int | None, model: str | No
             return out
 
 
-def _changed_models(client: RegistryClient, lower: int | None) -> tuple[dict, set[str]]:
+def _changed_models(client: Callable[[], RegistryClient], lower: int | None) -> tuple[dict, set[str]]:
     """Registered models updated since ``lower`` (all of them when None), from the listing (most
     recently updated first, stopping at ``lower``): the records by name, and the names of those the
     listing gives by name only (to be fetched). Registries that cannot order the search fall back
@@ -511,7 +515,7 @@ def _changed_models(client: RegistryClient, lower: int | None) -> tuple[dict, se
     found, names, token = {}, set(), None
     try:
         while True:
-            page, token = client.search_registered_models(token)
+            page, token = client().search_registered_models(token)
             for rm, updated in page:
                 if lower is not None and updated < lower:
                     return found, names
@@ -522,7 +526,7 @@ def _changed_models(client: RegistryClient, lower: int | None) -> tuple[dict, se
             if not token:
                 return found, names
     except BadInput as exc:
-        log.info("reconcile: %s cannot list registered models by update time (%s)", client.uri, exc)
+        log.info("reconcile: cannot list registered models by update time (%s)", exc)
         return found, names
 
 

@@ -102,10 +102,11 @@ def _split_registry_uri(uri: str) -> tuple[str, str]:
 
 def check_deadline_seconds() -> float:
     """``EVIDENCE_GATE_CHECK_DEADLINE_SECONDS``: the deadline of one event-driven or CLI check."""
-    return _seconds("EVIDENCE_GATE_CHECK_DEADLINE_SECONDS", DEFAULT_CHECK_SECONDS)
+    return seconds_setting("EVIDENCE_GATE_CHECK_DEADLINE_SECONDS", DEFAULT_CHECK_SECONDS)
 
 
-def _seconds(name: str, default: float) -> float:
+def seconds_setting(name: str, default: float) -> float:
+    """A setting that is a positive number of seconds (``default`` when unset); BadInput otherwise."""
     raw = settings.get(name)
     try:
         value = float(raw) if raw else default

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +44,10 @@ class WorkspaceTrackingUris:
     workspace is asked again next time).
     """
 
-    def __init__(self, region: str | None = None):
+    def __init__(self, region: str | None = None, ask: Callable[[str], str] | None = None):
+        """``ask``: how a workspace is asked for its tracking URI (default :func:`ask_workspace`)."""
         self.region = region.strip().lower().replace(" ", "") if region and region.strip() else None
+        self._ask = ask or ask_workspace
         self._known: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -55,10 +58,8 @@ class WorkspaceTrackingUris:
             known = self._known.get(workspace_resource_id)
         if known is not None:
             return known
-        from shared.evidence.azureml import AzureMLBackend
-
         try:
-            uri = AzureMLBackend(workspace_resource_id, workspace_resource_id).tracking_uri()
+            uri = self._ask(workspace_resource_id)
         except ConfigurationError as exc:
             if not self.region:
                 raise
@@ -68,6 +69,14 @@ class WorkspaceTrackingUris:
         with self._lock:
             self._known[workspace_resource_id] = uri
         return uri
+
+
+def ask_workspace(workspace_resource_id: str) -> str:
+    """The workspace's ``mlFlowTrackingUri``, read with azure-ai-ml (ConfigurationError when the
+    workspace cannot be asked: no Azure credential, or the identity may not read it)."""
+    from shared.evidence.azureml import AzureMLBackend
+
+    return AzureMLBackend(workspace_resource_id, workspace_resource_id).tracking_uri()
 
 
 def parse_function_event(event: Any) -> RegistryEvent:

@@ -83,7 +83,7 @@ def parses_or_bad_input(parse, *args) -> None:
 @FUZZ
 @given(bodies(MLFLOW), st.one_of(st.none(), st.text(max_size=20)))
 def test_mlflow_parser(body, delivery_id):
-    parses_or_bad_input(mlflow.parse, body, delivery_id, "http://registry")
+    parses_or_bad_input(mlflow.parse, body, delivery_id)
 
 
 @FUZZ

@@ -1,12 +1,22 @@
 """The Evidence Gate function app (Azure Functions, Python v2 programming model).
 
+Follow an event: a delivery arrives at one of the functions below (``handlers/<source>.py``), whose
+handler verifies and parses it into a ``RegistryEvent`` and hands it, with the app's
+:class:`~shared.services.Services`, to :func:`shared.pipeline.process`, which runs the engine's
+check (:mod:`shared.engine`) and delivers the report (state store, Service Bus).
+
+The services are built once per process, from the settings, on the first event
+(``Services.from_settings``), so importing this module stays cheap: MLflow, the engine and Azure
+Monitor load on first use. Tests and the local host build their own app around their own
+services with :func:`build_app`.
+
 Functions, triggers and routes are the contract of DESIGN.md. The HTTP routes are ANONYMOUS at
 the Functions level on purpose: MLflow and Databricks cannot always add a function key, so each
 webhook is authenticated by its mandatory signature (MLflow, Databricks registry) or Basic
 credentials (Databricks jobs) instead; an unset secret refuses every delivery.
-
-Importing this module stays cheap: MLflow, the engine and Azure Monitor load on first use.
 """
+
+from collections.abc import Callable
 
 import azure.functions as func
 
@@ -18,19 +28,21 @@ from handlers import (
     notify_teams,
     reconcile,
 )
+from shared.services import Once, Services
 from shared.state import log_configuration
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for _blueprint in (
-    azureml_events.bp,
-    mlflow_webhook.bp,
-    databricks_registry_webhook.bp,
-    databricks_jobs_webhook.bp,
-    reconcile.bp,
-    notify_teams.bp,
-):
-    app.register_functions(_blueprint)
+def build_app(services: Callable[[], Services]) -> func.FunctionApp:
+    """The function app, every function checking with ``services()``."""
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+    for source in (azureml_events, mlflow_webhook, databricks_registry_webhook, databricks_jobs_webhook, reconcile):
+        app.register_functions(source.blueprint(services))
+    app.register_functions(notify_teams.bp)  # posts the cards of Service Bus messages: needs no services
+    return app
+
+
+services = Once(Services.from_settings)
+app = build_app(services)
 
 log_configuration()  # in Azure without a shared state store: say so now, checks are refused (503)
 

@@ -35,8 +35,7 @@ event = {"id": f"bench-{name}-{version}", "topic": topic, "subject": f"models/{n
          "data": {"modelName": name, "modelVersion": version}, "dataVersion": "1", "metadataVersion": "1"}
 decoded = EventGridEventInConverter.decode(meta.Datum(json.dumps(event), "json"), trigger_metadata={})
 fn.get_user_function()(**{binding["name"]: decoded})
-from shared import pipeline
-print(json.dumps({"import": t_import - t0, "handled": time.perf_counter() - t0, "stored": pipeline.get_engine().store.count(),
+print(json.dumps({"import": t_import - t0, "handled": time.perf_counter() - t0, "stored": function_app.services().store.count(),
                   "mlflow_imported": "mlflow" in sys.modules, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

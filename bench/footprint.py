@@ -49,7 +49,6 @@ marks.append(("import function_app", rss_mb()))
 import mlflow, azureml.mlflow, databricks.sdk  # every registry backend's libraries
 from shared.evidence import mlflow_client, rest
 from shared.evidence.registry import RegistryClient
-from shared import pipeline
 from shared.report import Trigger
 from shared.sources.signatures import mlflow_signature
 marks.append(("every backend imported (mlflow, azureml-mlflow, databricks-sdk)", rss_mb()))
@@ -70,7 +69,7 @@ def deliver(version):
     assert resp.status_code == 200, resp.get_body()
     return json.loads(resp.get_body())["stored"]
 
-engine = pipeline.get_engine()
+engine = function_app.services().engine
 through_mlflow = dataclasses.replace(engine, client_factory=lambda uri: RegistryClient(uri, backend="mlflow"))
 trigger = Trigger("cli", "check", None, None)
 

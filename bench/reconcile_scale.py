@@ -70,6 +70,7 @@ import json, os, sys, time
 """ + RSS_HELPERS + r"""
 
 from shared import reconcile
+from shared.services import Services
 from shared.sinks.store import ReportStore  # imported before the baseline, like the sweep's own modules
 before = rss_mb()
 t = time.perf_counter()
@@ -77,7 +78,7 @@ if len(sys.argv) > 2:  # the quiet sweep: nothing changed since the store's wate
     from shared.evidence.registry import display_uri
     store, shown = ReportStore(), display_uri(sys.argv[1])
     store.set_watermark(shown, store.watermark(shown) + reconcile.OVERLAP_MS + 1)
-summary = reconcile.reconcile_registry(sys.argv[1])
+summary = reconcile.reconcile_registry(sys.argv[1], Services.from_settings())
 elapsed = time.perf_counter() - t
 print(json.dumps({"elapsed": elapsed, "checked": summary.checked, "listed": summary.listed,
                   "complete": summary.complete, "line": summary.line(), "before": before,

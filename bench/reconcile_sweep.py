@@ -108,8 +108,12 @@ def main(argv=None) -> int:
     os.environ.pop("EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace", None)
     os.environ.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
 
-    from shared import pipeline, reconcile
+    from shared import reconcile
+    from shared.engine import Engine
+    from shared.policy import load_policy
     from shared.reconcile import DEFAULT_WORKERS, RateLimiter, reconcile_registry
+    from shared.services import Services
+    from shared.sinks.store import ReportStore
 
     results = []
     with mlflow_server() as server, counting_proxy(server.uri) as proxy, tempfile.TemporaryDirectory() as tmp:
@@ -134,17 +138,15 @@ def main(argv=None) -> int:
             configs.append(("reconcile, previous Databricks default (8 workers, 30 req/s for all, no reuse)",
                             DEFAULT_WORKERS, 30.0, False))
         for i, (label, workers, rate, reuse) in enumerate(configs):
-            os.environ["EVIDENCE_GATE_STORE"] = os.path.join(tmp, f"store-{i}.sqlite")
-            pipeline.reset()
+            services = Services(engine=Engine(load_policy(), ReportStore(os.path.join(tmp, f"store-{i}.sqlite"))))
             proxy.reset()
             with RateSampler(proxy) as sampler:
                 t = time.perf_counter()
-                summary = reconcile_registry(proxy.uri, workers=workers, rate=rate, reuse_listing=reuse)
+                summary = reconcile_registry(proxy.uri, services, workers=workers, rate=rate, reuse_listing=reuse)
                 elapsed = time.perf_counter() - t
             assert summary.complete and summary.checked == total, summary.line()
             results.append((label, elapsed, proxy.count(), sampler.peaks(), summary.checked))
             print(f"  {label}: {elapsed:.1f} s, {proxy.count()} requests, {summary.line()}", flush=True)
-        pipeline.reset()
 
     baseline = results[0][1]
     rows = []

@@ -19,8 +19,10 @@ CODE_DIR_GOAL = 7  # registration of a model with a code/ directory: one list re
 def main() -> int:
     header("registry requests per check")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    from shared import pipeline
+    from shared.engine import Engine
+    from shared.policy import load_policy
     from shared.report import Trigger
+    from shared.sinks.store import ReportStore
     from tests.support.kit import RegistryKit
 
     rows, ok = [], True
@@ -31,9 +33,7 @@ def main() -> int:
         v3 = kit.model_version("bench-churn", version_tags={"owner": "team-churn", "approved_by": "rita"},
                                code_files={"train.py": "print('train')\n"})
         kit.client.set_registered_model_alias("bench-churn", "champion", v1.version)
-        os.environ["EVIDENCE_GATE_STORE"] = os.path.join(tmp, "reports.sqlite")
-        pipeline.reset()
-        engine = pipeline.get_engine()
+        engine = Engine(load_policy(), ReportStore(os.path.join(tmp, "reports.sqlite")))
         trigger = Trigger("cli", "check", None, None)
         cases = [
             ("registration", "v1 (first check of the model)", dict(version=v1.version)),
@@ -54,7 +54,6 @@ def main() -> int:
             rows.append((f"{check}: {label}", counted, f"<= {goal}", verdict(met)))
             print(f"  {check:<12} {label:<55} {counted} requests: " + " ".join(p.split("?")[0].rsplit("/", 2)[-2] + "/"
                   + p.split("?")[0].rsplit("/", 1)[-1] for _, p in proxy.requests)[:200])
-        pipeline.reset()
     print(table("Registry requests per check (counted at the server)", rows))
     return 0  # figures, not a gate: the table says whether each goal was met
 

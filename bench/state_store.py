@@ -61,6 +61,7 @@ def main() -> int:
     from shared.engine import Engine
     from shared.policy import load_policy
     from shared.reconcile import reconcile_registry
+    from shared.services import Services
     from shared.sources import PROMOTION, REGISTRATION, RegistryEvent
     from shared.state.table import TableStateStore
     from tests.support.azurite import Azurite, available
@@ -79,7 +80,7 @@ def main() -> int:
                                                         per_retry_policies=[counter])
             store = TableStateStore(client)
             counter.take()  # the table's creation: once per process, not per check
-            engine = Engine(load_policy(None, None), store)
+            services = Services(engine=Engine(load_policy(None, None), store))
             kit = RegistryKit(server.uri)
             model = "bench-state"
             v1 = kit.model_version(model, version_tags={"owner": "team-churn", "approved_by": "rita"})
@@ -103,7 +104,7 @@ def main() -> int:
                 if before:
                     before()
                 counter.take()
-                outcome = pipeline.process(ev, engine=engine)
+                outcome = pipeline.process(ev, services)
                 counts = counter.take()
                 assert outcome.status == "checked", outcome.body()
                 total = sum(counts.values())
@@ -111,9 +112,9 @@ def main() -> int:
                 print(f"  {kind:<12} {label:<50} {total} transactions: {dict(sorted(counts.items()))}")
 
             Factory(server.uri).many(["bench-state-sweep"], 20)
-            reconcile_registry(server.uri, engine=engine, rate=0, workers=4)  # checks the 20 new versions
+            reconcile_registry(server.uri, services, rate=0, workers=4)  # checks the 20 new versions
             counter.take()
-            summary = reconcile_registry(server.uri, engine=engine, rate=0, workers=1)  # all already reported
+            summary = reconcile_registry(server.uri, services, rate=0, workers=1)  # all already reported
             counts = counter.take()
             total, goal = sum(counts.values()), summary.listed + SWEEP_OVERHEAD
             rows.append((f"reconcile: sweep over {summary.listed} versions already reported", total, f"<= {goal}",

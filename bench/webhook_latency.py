@@ -55,13 +55,11 @@ def main(argv=None) -> int:
         for name in ("EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace", "TEAMS_WEBHOOK_URL",
                      "APPLICATIONINSIGHTS_CONNECTION_STRING"):
             os.environ.pop(name, None)
-        from shared import pipeline
         from shared.serve import LocalHost
         from shared.sinks.store import ReportStore
         from shared.sources.signatures import mlflow_signature
 
-        pipeline.reset()
-        host = LocalHost(port=0, background=False)
+        host = LocalHost(port=0, background=False)  # function_app's services, from the settings above
         host.serve_in_thread()
         url = f"{host.base_url}/api/webhooks/mlflow"
         factory = Factory(server.uri)
@@ -102,7 +100,6 @@ def main(argv=None) -> int:
             if i >= args.warmup:
                 direct.append(time.perf_counter() - t0)
         host.close()
-        pipeline.reset()
 
     def ms(v: float) -> str:
         return f"{v * 1000:.0f} ms"

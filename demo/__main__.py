@@ -112,6 +112,7 @@ def unity_catalog(stack: Stack, server: MlflowServer, store_path: Path) -> list[
     from shared.engine import Engine
     from shared.policy import load_policy
     from shared.reconcile import reconcile_registry
+    from shared.services import Services
     from tests.platforms.databricks.workspace import LocalDatabricks
 
     workspace = stack.start(LocalDatabricks(server.uri).start())
@@ -121,10 +122,10 @@ def unity_catalog(stack: Stack, server: MlflowServer, store_path: Path) -> list[
                       DATABRICKS_CLIENT_SECRET=workspace.client_secret,
                       DATABRICKS_CONFIG_FILE=str(DEMO / "no-databrickscfg"))
     print(f"Local Databricks workspace at {workspace.host} (Unity Catalog {UC_MODEL}, OAuth M2M)\n", flush=True)
-    engine = Engine(load_policy(), _store(store_path))
+    services = Services(engine=Engine(load_policy(), _store(store_path)))
 
     def sweep(version: str, count: int) -> None:  # Unity Catalog has no webhooks: the reconcile sweep checks
-        summary = reconcile_registry("databricks-uc", engine=engine)
+        summary = reconcile_registry("databricks-uc", services)
         print(f"  reconcile: {summary.line()}", flush=True)
 
     scenarios = run_scenarios(server.uri, settle=sweep)

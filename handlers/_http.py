@@ -5,6 +5,11 @@
 ``Retry-After`` for everything the sender should retry (registry unavailable, version not ready,
 Service Bus or state store down, a setting missing); 200 checked, skipped or ignored (with the
 reason). Never a 500 for bad input. Imports of the engine stay lazy: ``import function_app`` must be cheap.
+
+Each HTTP handler module exposes ``blueprint(services)``: ``services()`` gives the app's
+:class:`~shared.services.Services` (built on the first delivery by ``function_app.py``, or made by
+a test); a failure to build them (no shared state store in Azure, a malformed policy) is answered
+like any other error.
 """
 
 from __future__ import annotations
@@ -12,11 +17,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from shared.errors import EvidenceGateError
 from shared.sources import RegistryEvent
+
+if TYPE_CHECKING:
+    from shared.services import Services
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: registry webhooks are a few hundred bytes
 RETRY_AFTER_SECONDS = 30
@@ -33,8 +42,10 @@ def error(status: int, code: str, message: str, headers: Mapping[str, str] | Non
     return json_response(status, {"error": code, "message": message}, headers)
 
 
-def answer(req: func.HttpRequest, name: str, receive: Callable[[Mapping[str, str], bytes], RegistryEvent]) -> func.HttpResponse:
-    """Verify and parse the delivery with ``receive(headers, body)``, run the pipeline, answer.
+def answer(req: func.HttpRequest, name: str, receive: Callable[[Mapping[str, str], bytes], RegistryEvent],
+           services: Callable[[], Services]) -> func.HttpResponse:
+    """Verify and parse the delivery with ``receive(headers, body)``, run the pipeline with
+    ``services()``, answer.
 
     Every refusal comes from the error's own attributes (:mod:`shared.errors`): its HTTP status,
     its ``code`` and, when the sender should retry, a ``Retry-After``."""
@@ -50,7 +61,7 @@ def answer(req: func.HttpRequest, name: str, receive: Callable[[Mapping[str, str
     from shared import pipeline
 
     try:
-        outcome = pipeline.process(event)
+        outcome = pipeline.process(event, services())
     except EvidenceGateError as exc:
         return refusal(name, event.describe(), exc)
     logger.info("%s: %s: %s", name, event.describe(), outcome.status,

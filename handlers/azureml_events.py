@@ -13,20 +13,32 @@ so the event is completed and not redelivered.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from shared.errors import BadInput, EvidenceGateError
 from shared.sources import azureml
 
+if TYPE_CHECKING:
+    from shared.services import Services
+
 logger = logging.getLogger("evidence_gate.azureml_events")
 
-bp = func.Blueprint()
+def blueprint(services: Callable[[], Services]) -> func.Blueprint:
+    """The ``azureml_events`` function, checking with ``services()``."""
+    bp = func.Blueprint()
+
+    @bp.function_name("azureml_events")
+    @bp.event_grid_trigger(arg_name="event")
+    def azureml_events(event: func.EventGridEvent) -> None:
+        handle(event, services)
+
+    return bp
 
 
-@bp.function_name("azureml_events")
-@bp.event_grid_trigger(arg_name="event")
-def azureml_events(event: func.EventGridEvent) -> None:
+def handle(event: func.EventGridEvent, services: Callable[[], Services]) -> None:
     event_id = getattr(event, "id", None)
     try:
         parsed = azureml.parse_function_event(event)
@@ -36,7 +48,7 @@ def azureml_events(event: func.EventGridEvent) -> None:
     from shared import pipeline
 
     try:
-        outcome = pipeline.process(parsed)
+        outcome = pipeline.process(parsed, services())
     except EvidenceGateError as exc:
         if exc.retry:
             logger.warning("azureml_events: %s: %s (Event Grid will redeliver)", parsed.describe(), exc,

@@ -9,12 +9,16 @@ check; the approval tag set -> re-check of the promotion; anything else -> 200 i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from handlers._http import answer
 from shared.sources import databricks_registry
 
-bp = func.Blueprint()
+if TYPE_CHECKING:
+    from shared.services import Services
 
 
 def _receive(headers, body: bytes):
@@ -22,7 +26,13 @@ def _receive(headers, body: bytes):
     return databricks_registry.parse(body)
 
 
-@bp.function_name("databricks_registry_webhook")
-@bp.route(route="webhooks/databricks/registry", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-def databricks_registry_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    return answer(req, "databricks_registry_webhook", _receive)
+def blueprint(services: Callable[[], Services]) -> func.Blueprint:
+    """The ``databricks_registry_webhook`` function, checking with ``services()``."""
+    bp = func.Blueprint()
+
+    @bp.function_name("databricks_registry_webhook")
+    @bp.route(route="webhooks/databricks/registry", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+    def databricks_registry_webhook(req: func.HttpRequest) -> func.HttpResponse:
+        return answer(req, "databricks_registry_webhook", _receive, services)
+
+    return bp

@@ -9,12 +9,16 @@ re-check of the promotion.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from handlers._http import answer
 from shared.sources import mlflow
 
-bp = func.Blueprint()
+if TYPE_CHECKING:
+    from shared.services import Services
 
 
 def _receive(headers, body: bytes):
@@ -22,7 +26,13 @@ def _receive(headers, body: bytes):
     return mlflow.parse(body, delivery_id)
 
 
-@bp.function_name("mlflow_webhook")
-@bp.route(route="webhooks/mlflow", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-def mlflow_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    return answer(req, "mlflow_webhook", _receive)
+def blueprint(services: Callable[[], Services]) -> func.Blueprint:
+    """The ``mlflow_webhook`` function, checking with ``services()``."""
+    bp = func.Blueprint()
+
+    @bp.function_name("mlflow_webhook")
+    @bp.route(route="webhooks/mlflow", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+    def mlflow_webhook(req: func.HttpRequest) -> func.HttpResponse:
+        return answer(req, "mlflow_webhook", _receive, services)
+
+    return bp

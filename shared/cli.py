@@ -188,15 +188,20 @@ def _reconcile(args) -> int:
     import time
 
     from shared import reconcile
+    from shared.services import Services
 
     since_ms = None
     if args.since:
         since_ms = int((time.time() - reconcile.parse_duration(args.since)) * 1000)
     if args.workers < 1 or (args.rate is not None and args.rate <= 0):
         raise BadInput("--workers must be at least 1 and --rate above 0")
-    targets = [args.tracking_uri] if args.tracking_uri else reconcile.registries()
+    no_registry = BadInput("no registry: pass --tracking-uri or set EVIDENCE_GATE_REGISTRIES / MLFLOW_TRACKING_URI")
+    if not (args.tracking_uri or settings.get("EVIDENCE_GATE_REGISTRIES") or settings.get("MLFLOW_TRACKING_URI")):
+        raise no_registry  # before the services open any store
+    services = Services.from_settings()
+    targets = [args.tracking_uri] if args.tracking_uri else reconcile.registries(services)
     if not targets:
-        raise BadInput("no registry: pass --tracking-uri or set EVIDENCE_GATE_REGISTRIES / MLFLOW_TRACKING_URI")
+        raise no_registry
     tty = sys.stderr.isatty()
     summaries = []
     for target in targets:
@@ -207,7 +212,7 @@ def _reconcile(args) -> int:
                 sys.stderr.write(f"\r{target[:40]} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
                 sys.stderr.flush()
 
-        summary = reconcile.reconcile_registry(target, since_ms=since_ms, model=args.model, workers=args.workers,
+        summary = reconcile.reconcile_registry(target, services, since_ms=since_ms, model=args.model, workers=args.workers,
                                                rate=args.rate, progress=progress)
         if tty:
             sys.stderr.write("\n")

@@ -1,15 +1,13 @@
 """The one pipeline every source goes through: RegistryEvent -> engine check -> sinks + telemetry.
 
-- The :class:`~shared.engine.Engine` is built once per process (per policy/waivers/state setting),
-  with the policy from ``EVIDENCE_GATE_POLICY``/``EVIDENCE_GATE_WAIVERS`` and the state store of
-  :func:`shared.state.open_state` (Table Storage when ``EVIDENCE_GATE_STATE`` is set, else the
-  SQLite file ``EVIDENCE_GATE_STORE``).
+- Everything it uses comes from the :class:`~shared.services.Services` it is given: the engine
+  (policy, state store, registry clients, clock), the Service Bus publisher, and which registry
+  each source's events are checked against (:meth:`~shared.services.Services.registry_for`).
 - Each check runs inside :func:`shared.telemetry.check_span` and is recorded with
   :func:`shared.telemetry.record_report`.
-- Delivery: the Service Bus topic when ``EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace`` is
-  set (the topic drops duplicates by ``message_id``), and always the local store, which is the
-  embedded sink without Service Bus and the engine's memory with it (``save`` drops duplicate
-  report ids). Service Bus is sent to first, so a failed publish is retried on redelivery.
+- Delivery: the Service Bus topic when the services have a publisher (the topic drops duplicates
+  by ``message_id``), and always the state store, which is the embedded sink without Service Bus
+  and the engine's memory with it (``save`` drops duplicate report ids). Service Bus is sent to first, so a failed publish is retried on redelivery.
 - Errors (:mod:`shared.errors`) propagate; the caller answers from the error's attributes
   (HTTP status, ``retry``), so transient ones are redelivered.
 """
@@ -19,67 +17,17 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from shared import settings, telemetry
-from shared.errors import ConfigurationError, NotFoundInRegistry, RegistryUnavailable, SubjectNotFound
+from shared import telemetry
+from shared.errors import NotFoundInRegistry, RegistryUnavailable, SubjectNotFound
 from shared.sources import DEPLOYED, IGNORED, JOB_FAILED, PROMOTION, REGISTRATION, RUN, TAG_SET, RegistryEvent
 
+if TYPE_CHECKING:
+    from shared.evidence.model import VersionEvidence
+    from shared.services import Services
+
 log = logging.getLogger("evidence_gate.pipeline")
-
-_engines: dict[tuple, object] = {}
-_engines_lock = threading.Lock()
-
-
-def get_engine():
-    """The process-wide engine for the current policy, waivers and state-store settings."""
-    from shared import state
-
-    key = (settings.get("EVIDENCE_GATE_POLICY"), settings.get("EVIDENCE_GATE_WAIVERS"), state.settings_key())
-    with _engines_lock:
-        engine = _engines.get(key)
-        if engine is None:
-            from shared.engine import Engine
-            from shared.policy import load_policy
-
-            telemetry.configure()
-            engine = Engine(load_policy(key[0], key[1]), state.open_state())
-            _engines[key] = engine
-        return engine
-
-
-def reset() -> None:
-    """Forget the cached engines and publishers (tests, or after the policy file changed)."""
-    with _engines_lock:
-        _engines.clear()
-        _publishers.clear()
-
-
-_publishers: dict[tuple, object] = {}
-
-
-def _publisher_key() -> tuple:
-    names = [f"{settings.SERVICEBUS_CONNECTION}__fullyQualifiedNamespace", f"{settings.SERVICEBUS_CONNECTION}__clientId",
-             "AZURE_CLIENT_ID", "EVIDENCE_GATE_TOPIC"]
-    return tuple(settings.get(n) for n in names)
-
-
-def get_publisher():
-    """The process-wide Service Bus publisher for the current settings, or None (local store only).
-    One per process, so its credential and token cache are reused across events."""
-    from shared.sinks import servicebus
-
-    key = _publisher_key()
-    with _engines_lock:
-        if key not in _publishers:
-            _publishers[key] = servicebus.from_settings()
-        return _publishers[key]
-
-
-def install_publisher(publisher) -> None:
-    """Publish through ``publisher`` (a ServiceBusPublisher with its own sender factory) under the
-    current settings: the seam for tests and for hosts that bring their own Service Bus client."""
-    with _engines_lock:
-        _publishers[_publisher_key()] = publisher
 
 
 @dataclass
@@ -108,18 +56,22 @@ class Outcome:
         return out
 
 
-def process(event: RegistryEvent, engine=None) -> Outcome:
-    """Run the check(s) an event calls for and deliver the report(s)."""
+def process(event: RegistryEvent, services: Services, *, version_evidence: VersionEvidence | None = None) -> Outcome:
+    """Run the check(s) an event calls for and deliver the report(s).
+
+    ``version_evidence``: for a registration, the version's record already fetched from the
+    registry (reconcile's listing); the version is then not fetched again."""
     if event.action == IGNORED:
         log.info("%s: ignored (%s)", event.describe(), event.reason)
         return Outcome("ignored", event.reason)
-    engine = engine or get_engine()
-    registry = resolve_registry(event)
+    engine = services.engine
+    registry = services.registry_for(event)
     trigger = _trigger(event)
     notes: list[str] = []
 
     if event.action == REGISTRATION:
-        checks = [(lambda: engine.check_version(registry, event.model, event.version, trigger=trigger), event.model, event.version, None)]
+        checks = [(lambda: engine.check_version(registry, event.model, event.version, trigger=trigger,
+                                                version_evidence=version_evidence), event.model, event.version, None)]
     elif event.action == PROMOTION:
         effective = engine.policy.for_model(event.model)
         if not effective.is_protected(event.alias, event.stage):
@@ -163,7 +115,7 @@ def process(event: RegistryEvent, engine=None) -> Outcome:
 
     outcome = Outcome("checked", notes=notes)
     with _event_lock(event):  # concurrent duplicate deliveries in this process: one checks, the others reuse
-        _run_checks(engine, event, registry, checks, notes, outcome)
+        _run_checks(services, event, registry, checks, notes, outcome)
     if not outcome.reports and outcome.notes:
         outcome.status, outcome.reason = "skipped", outcome.notes[-1]
     return outcome
@@ -176,9 +128,10 @@ def _event_lock(event: RegistryEvent) -> threading.Lock:
     return _EVENT_LOCKS[hash((event.source, event.event_type, event.event_id)) % len(_EVENT_LOCKS)]
 
 
-def _run_checks(engine, event: RegistryEvent, registry: str, checks, notes: list[str], outcome: Outcome) -> None:
+def _run_checks(services: Services, event: RegistryEvent, registry: str, checks, notes: list[str],
+                outcome: Outcome) -> None:
     for run_check, model, version, run_id in checks:
-        earlier = _earlier_report(engine, event, model, version, run_id)
+        earlier = _earlier_report(services.engine, event, model, version, run_id)
         if earlier is not None:  # a redelivery: the event already has its report
             log.info("%s: already reported as %s (redelivery)", event.describe(), earlier["report_id"])
             outcome.reports.append(summary(earlier, False))
@@ -189,7 +142,7 @@ def _run_checks(engine, event: RegistryEvent, registry: str, checks, notes: list
             log.warning("%s: %s; nothing to check", event.describe(), exc)
             outcome.notes.append(str(exc))
             continue
-        stored = deliver(report, event.event_id, engine)
+        stored = deliver(report, event.event_id, services)
         outcome.reports.append(summary(report, stored))
 
 
@@ -209,16 +162,6 @@ def _earlier_report(engine, event: RegistryEvent, model, version, run_id) -> dic
             continue
         return report
     return None
-
-
-def resolve_registry(event: RegistryEvent) -> str:
-    if event.registry:
-        return event.registry
-    if event.workspace:
-        from shared.sources.azureml import azureml_tracking_uri
-
-        return azureml_tracking_uri(event.workspace)
-    raise ConfigurationError(f"no registry for {event.source} events: set MLFLOW_TRACKING_URI")
 
 
 def _trigger(event: RegistryEvent):
@@ -242,20 +185,19 @@ def _checked(event: RegistryEvent, registry: str, run_check, model, version, not
     return report
 
 
-def deliver(report: dict, event_id: str | None, engine=None) -> bool:
-    """Send the report to Service Bus when configured, and keep it in the local store.
+def deliver(report: dict, event_id: str | None, services: Services) -> bool:
+    """Send the report to Service Bus when there is a publisher, and keep it in the state store.
     Returns False when the store already had this report (a duplicate delivery)."""
-    publisher = get_publisher()
-    if publisher is not None:
-        publisher.publish(report, event_id)  # PublishError propagates: the event is retried
-    engine = engine or get_engine()
-    stored = engine.store.save(report) if engine.store is not None else True
+    if services.publisher is not None:
+        services.publisher.publish(report, event_id)  # PublishError propagates: the event is retried
+    store = services.store
+    stored = store.save(report) if store is not None else True
     if not stored:
         log.info("report %s already stored (duplicate delivery)", report["report_id"])
-    elif engine.store is not None:
+    elif store is not None:
         from shared.reconcile import remember_unreadable
 
-        remember_unreadable(engine.store, report)
+        remember_unreadable(store, report)
     return stored
 
 

@@ -41,12 +41,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from shared import settings, telemetry
 from shared.errors import BadInput, EvidenceGateError, RegistryUnavailable
 from shared.evidence.deadline import DEFAULT_RECONCILE_SECONDS
 from shared.evidence.registry import API_CLASSES, REGISTRY, SEARCH, TRACKING, RegistryClient, seconds_setting
 from shared.sources import PROMOTION, REGISTRATION, RegistryEvent
+
+if TYPE_CHECKING:
+    from shared.services import Services
 
 log = logging.getLogger("evidence_gate.reconcile")
 
@@ -223,27 +227,25 @@ class Summary:
         return out
 
 
-def registries() -> list[str]:
-    """``EVIDENCE_GATE_REGISTRIES`` (comma separated; Azure ML workspace resource ids allowed),
-    else ``MLFLOW_TRACKING_URI``."""
+def registries(services: Services) -> list[str]:
+    """``EVIDENCE_GATE_REGISTRIES`` (comma separated; Azure ML workspace resource ids allowed,
+    resolved by ``services.azureml_tracking_uri``), else ``MLFLOW_TRACKING_URI``."""
     raw = settings.get("EVIDENCE_GATE_REGISTRIES") or settings.get("MLFLOW_TRACKING_URI") or ""
     out = []
     for item in (part.strip() for part in raw.split(",")):
         if not item:
             continue
         if item.lower().startswith("/subscriptions/"):
-            from shared.sources.azureml import azureml_tracking_uri
-
-            item = azureml_tracking_uri(item)
+            item = services.azureml_tracking_uri(item)
         out.append(item)
     return out
 
 
-def reconcile_all(**kwargs) -> list[Summary]:
+def reconcile_all(services: Services, **kwargs) -> list[Summary]:
     summaries = []
-    for registry in registries():
+    for registry in registries(services):
         try:
-            summaries.append(reconcile_registry(registry, **kwargs))
+            summaries.append(reconcile_registry(registry, services, **kwargs))
         except EvidenceGateError as exc:  # the versions could not even be listed
             summary = Summary(registry=registry)
             summary.unavailable.append(str(exc))
@@ -254,12 +256,13 @@ def reconcile_all(**kwargs) -> list[Summary]:
     return summaries
 
 
-def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str | None = None,
+def reconcile_registry(registry: str, services: Services, *, since_ms: int | None = None, model: str | None = None,
                        workers: int = DEFAULT_WORKERS, rate: float | RateLimiter | None = None,
-                       progress: Callable[[int, int], None] | None = None, engine=None,
+                       progress: Callable[[int, int], None] | None = None,
                        now: Callable[[], float] = time.time, reuse_listing: bool | None = None) -> Summary:
-    """One sweep of one registry. Raises BadInput for an unusable URI and RegistryUnavailable when
-    the versions cannot even be listed (the watermark stays).
+    """One sweep of one registry with ``services`` (their engine, its registry clients rate-limited).
+    Raises BadInput for an unusable URI and RegistryUnavailable when the versions cannot even be
+    listed (the watermark stays).
 
     ``rate``: requests/s for all API classes together, or a :class:`RateLimiter` (None:
     :func:`default_limiter` of the registry, per class for Databricks; 0: no limit).
@@ -272,8 +275,8 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
         limiter = default_limiter(registry) if rate is None else RateLimiter.shared(rate)
     if reuse_listing is None:
         reuse_listing = listing_is_complete(registry)
-    base = engine or pipeline.get_engine()
-    engine = dataclasses.replace(base, client_factory=rate_limited_factory(limiter))
+    engine = dataclasses.replace(services.engine, client_factory=rate_limited_factory(limiter))
+    services = dataclasses.replace(services, engine=engine)
     store = engine.store
     # One client (and so one deadline) per listing request and per model fetched: a long listing
     # of a large registry never runs into the deadline meant for one check.
@@ -317,7 +320,6 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
             rm = registered.get(mv.name)
             if rm is not None and mv.status != "PENDING_REGISTRATION" and mv.version not in rm.aliases.values():
                 listed[(mv.name, mv.version)] = mv
-    checker = _ListedEngine(engine, listed) if listed else engine
 
     todo = []
     for mv, ts in versions:
@@ -338,8 +340,8 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
                              version=version, alias=alias, stage=stage,
                              event_id=f"{prefix}:{name}:{version}:{target}".rstrip(":"))
 
-    def run(ev: RegistryEvent, checker=engine):
-        return pipeline.process(ev, engine=checker)
+    def run(ev: RegistryEvent):
+        return pipeline.process(ev, services, version_evidence=listed.get((ev.model, ev.version)))
 
     def could_not_check(name: str, version: str, alias, stage, exc: EvidenceGateError, what: str) -> None:
         """Remember a check that failed with an error worth retrying: backoff, then unverifiable."""
@@ -354,7 +356,7 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
             report = engine.unverifiable(registry, name, version, reason=str(getattr(exc, "reason", exc)),
                                          hours=(now_ms - first) / 3_600_000, alias=alias, stage=stage,
                                          trigger=_trigger_for(event("unverifiable", name, version, alias, stage)))
-            stored = pipeline.deliver(report, report["trigger"].get("event_id"), engine)
+            stored = pipeline.deliver(report, report["trigger"].get("event_id"), services)
             summary.reports.append(pipeline.summary(report, stored))
             summary.unverifiable += 1
             reported = True
@@ -371,7 +373,7 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
                 store.clear_pending(shown, key)
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="reconcile") as pool:
-        futures = {pool.submit(run, event(REGISTRATION, name, version), checker): (name, version)
+        futures = {pool.submit(run, event(REGISTRATION, name, version)): (name, version)
                    for name, version, _ in todo}
         for future in as_completed(futures):
             name, version = futures[future]
@@ -441,7 +443,7 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
                 store.set_pending(shown, key, item, now_ms + RECHECK_MS)  # the same: not delivered again
                 continue
             store.clear_pending(shown, key)
-            stored = pipeline.deliver(report, report["trigger"].get("event_id"), engine)
+            stored = pipeline.deliver(report, report["trigger"].get("event_id"), services)
             summary.reports.append(pipeline.summary(report, stored))
 
     newest = max((ts for _, ts in versions), default=None)
@@ -453,21 +455,6 @@ def reconcile_registry(registry: str, *, since_ms: int | None = None, model: str
         lag = max(0.0, started - summary.watermark_after / 1000)
     telemetry.record_reconcile(shown, summary.checked + summary.promotions, _iso(summary.watermark_after), lag)
     return summary  # the timer function logs it, the CLI prints it
-
-
-class _ListedEngine:
-    """The engine, checking registrations of the listed versions from their listed record."""
-
-    def __init__(self, engine, listed: dict):
-        self._engine, self._listed = engine, listed
-
-    def __getattr__(self, name):
-        return getattr(self._engine, name)
-
-    def check_version(self, registry, model, version, **kwargs):
-        if not kwargs.get("alias") and not kwargs.get("stage") and kwargs.get("version_evidence") is None:
-            kwargs["version_evidence"] = self._listed.get((model, str(version)))
-        return self._engine.check_version(registry, model, version, **kwargs)
 
 
 def _trigger_for(ev: RegistryEvent):

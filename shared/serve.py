@@ -1,6 +1,7 @@
 """``evidence-gate serve``: the local host for the function app, on waitress (WSGI).
 
-It serves the function objects that ``function_app.app`` registers, through the azure-functions
+It serves the function objects of ``function_app`` (its process-wide app, or an app built with
+:func:`function_app.build_app` around services the caller made), through the azure-functions
 request and event types, at the Functions host's own local URLs, so the same requests work
 against ``func start``:
 
@@ -25,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 from wsgiref.util import request_uri
 
@@ -33,6 +35,9 @@ from azure.functions.timer import TimerRequest
 
 from shared import settings
 from shared.errors import BadInput
+
+if TYPE_CHECKING:
+    from shared.services import Services
 
 log = logging.getLogger("evidence_gate.serve")
 
@@ -67,15 +72,9 @@ def _json(status: int, body: dict) -> tuple[int, list[tuple[str, str]], bytes]:
 
 
 class FunctionHost:
-    """The WSGI application."""
+    """The WSGI application, serving these function objects."""
 
-    def __init__(self, app: func.FunctionApp | None = None):
-        if app is None:
-            import function_app
-
-            registered = function_app.functions()
-        else:
-            registered = app.get_functions()
+    def __init__(self, registered: Iterable[func.Function]):
         self.functions = functions_of(registered)
         self.http = {f.trigger.get("route", f.name).strip("/").lower(): f
                      for f in self.functions.values() if f.trigger["type"] == "httpTrigger"}
@@ -260,9 +259,10 @@ def schedule_of(function: Function) -> Schedule:
 class Background:
     """Timer functions on their schedules and the local Teams notifier, in daemon threads."""
 
-    def __init__(self, host: FunctionHost, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 notify_interval: float = NOTIFY_INTERVAL_SECONDS):
+    def __init__(self, host: FunctionHost, services: Callable[[], Services],
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), notify_interval: float = NOTIFY_INTERVAL_SECONDS):
         self.host = host
+        self.services = services
         self.clock = clock
         self.notify_interval = notify_interval
         self.stop = threading.Event()
@@ -292,13 +292,12 @@ class Background:
                 log.exception("serve: timer function %s failed", function.name)
 
     def _notify_loop(self) -> None:
-        from shared import pipeline
         from shared.sinks.teams import notifier_from_settings, notify_pending
 
         notifier = notifier_from_settings()
         while notifier is not None and not self.stop.wait(self.notify_interval):
             try:
-                counts = notify_pending(pipeline.get_engine().store, notifier)
+                counts = notify_pending(self.services().store, notifier)
                 if any(counts.values()):
                     log.info("serve: teams %s", counts)
             except Exception:
@@ -312,14 +311,23 @@ class Background:
 
 # -- the server -----------------------------------------------------------------------------------
 class LocalHost:
-    """waitress + :class:`FunctionHost` + :class:`Background`; ``run()`` blocks, ``close()`` stops."""
+    """waitress + :class:`FunctionHost` + :class:`Background`; ``run()`` blocks, ``close()`` stops.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 7071, app: func.FunctionApp | None = None,
+    ``services``: what the functions check with (default: ``function_app``'s, built from the
+    settings on the first event)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 7071, services: Callable[[], Services] | None = None,
                  background: bool = True, threads: int = 8, notify_interval: float = NOTIFY_INTERVAL_SECONDS):
         from waitress import create_server
 
-        self.wsgi = FunctionHost(app)
-        self.background = Background(self.wsgi, notify_interval=notify_interval) if background else None
+        import function_app
+
+        if services is None:
+            services, registered = function_app.services, function_app.functions()
+        else:
+            registered = function_app.build_app(services).get_functions()
+        self.wsgi = FunctionHost(registered)
+        self.background = Background(self.wsgi, services, notify_interval=notify_interval) if background else None
         self.server = create_server(self.wsgi, host=host, port=port, threads=threads,
                                     max_request_body_size=READ_LIMIT_BYTES, ident="evidence-gate")
         self.host = host

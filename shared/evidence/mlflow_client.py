@@ -4,17 +4,50 @@ other scheme MLflow knows. Plain ``http(s)`` servers use :mod:`shared.evidence.r
 does not import MLflow; Azure ML workspaces :mod:`shared.evidence.azureml`.
 
 MLflow is imported when this backend is created, never at module import. The MLflow client bounds
-its own requests (``HTTP_DEFAULTS`` in :mod:`shared.evidence.registry`); the check's deadline is
-checked by the RegistryClient before each call and bounds the Azure Storage reads."""
+its own requests with the ``MLFLOW_HTTP_REQUEST_*`` variables, which it reads from the environment:
+:func:`apply_http_defaults` puts Evidence Gate's defaults (:data:`HTTP_DEFAULTS`) there once, before
+MLflow's first use, for the variables the user has not set. The check's deadline is checked by the
+RegistryClient before each call and bounds the Azure Storage reads."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
 
 from shared.errors import BadInput, NotFoundInRegistry, RateLimited, RegistryUnavailable
 from shared.evidence.model import DatasetRef, LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
+
+# The MLflow client's own retry defaults (7 retries, backoff factor 2, 120 s timeout) can keep an
+# event waiting for minutes. A webhook sender gives up long before that, so Evidence Gate retries
+# briefly (honouring Retry-After) and then reports the registry unavailable so the sender
+# redelivers. The MLflow client and the REST backend (shared.evidence.rest) read these standard
+# MLflow variables, so users can still override them.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+    # Evidence Gate reads one small MLmodel file per check: no multipart download, and so no
+    # /server-info probe before each download. And no MLflow usage telemetry from a service.
+    "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+
+
+def http_setting(name: str) -> str:
+    """One of :data:`HTTP_DEFAULTS`: the environment's value, else Evidence Gate's default."""
+    return os.environ.get(name) or HTTP_DEFAULTS[name]
+
+
+@functools.cache
+def apply_http_defaults() -> None:
+    """Evidence Gate's defaults into the environment, where the MLflow client reads them, for the
+    variables not set: once per process, before MLflow is first used."""
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
 
 # MLflow API error codes, as both backends receive them
 NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
@@ -27,6 +60,7 @@ class MlflowBackend:
     def __init__(self, shown_uri: str, tracking_uri: str, registry_uri: str):
         self.uri = shown_uri
         self._tracking_uri = tracking_uri
+        apply_http_defaults()
         try:
             from mlflow.tracking import MlflowClient
 
@@ -109,6 +143,7 @@ class MlflowBackend:
 # Catalog volumes, Azure Blob, S3, local paths, ...). Also the REST backend's way to artifacts that
 # live outside an MLflow server.
 def _artifact_repo(location: str, tracking_uri: str):
+    apply_http_defaults()
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
     from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
 

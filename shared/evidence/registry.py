@@ -29,7 +29,6 @@ client (:mod:`shared.evidence.mlflow_client`).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -41,21 +40,6 @@ from shared.evidence.deadline import DEFAULT_CHECK_SECONDS, Deadline
 from shared.evidence.model import LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
 
 log = logging.getLogger("evidence_gate.registry")
-
-# The MLflow client's own retry defaults (7 retries, backoff factor 2, 120 s timeout) can keep an
-# event waiting for minutes. A webhook sender gives up long before that, so Evidence Gate retries
-# briefly (honouring Retry-After) and then reports the registry unavailable so the sender
-# redelivers. Both backends read these standard MLflow variables, so users can still override them.
-HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
-    # Evidence Gate reads one small MLmodel file per check: no multipart download, and so no
-    # /server-info probe before each download. And no MLflow usage telemetry from a service.
-    "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-}
 
 # Registries rate-limit by API class; Databricks, per workspace: Model Registry about 40 requests/s,
 # MLflow tracking about 120/s, run and experiment search about 7/s. Every request is one of these.
@@ -135,8 +119,6 @@ class RegistryClient:
         one check."""
         if not uri or not isinstance(uri, str):
             raise BadInput("a registry URI is required (set MLFLOW_TRACKING_URI or pass --tracking-uri)")
-        for key, value in HTTP_DEFAULTS.items():
-            os.environ.setdefault(key, value)
         self.uri = display_uri(uri)
         if not isinstance(deadline, Deadline):
             deadline = Deadline(deadline or check_deadline_seconds())

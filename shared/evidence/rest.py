@@ -13,8 +13,8 @@ It follows the MLflow client's conventions for the same server, so an existing s
   ``MLFLOW_TRACKING_CLIENT_CERT_PATH``. (A custom ``MLFLOW_TRACKING_AUTH`` plugin needs the MLflow
   client: :func:`serves` is false then.)
 - retries: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``..._BACKOFF_FACTOR``, ``..._BACKOFF_JITTER``,
-  ``MLFLOW_HTTP_REQUEST_TIMEOUT`` (Evidence Gate's defaults: ``HTTP_DEFAULTS`` in
-  :mod:`shared.evidence.registry`); connection failures, 429 and 5xx are retried, ``Retry-After``
+  ``MLFLOW_HTTP_REQUEST_TIMEOUT`` (Evidence Gate's defaults when unset: ``HTTP_DEFAULTS`` in
+  :mod:`shared.evidence.mlflow_client`); connection failures, 429 and 5xx are retried, ``Retry-After``
   is honoured up to :data:`MAX_RETRY_AFTER` seconds a wait, and every timeout and wait is bounded
   by the check's deadline (:mod:`shared.evidence.deadline`).
 - errors are typed where the status is known: 429 -> :class:`RateLimited`, 5xx / connection ->
@@ -102,11 +102,11 @@ class RestBackend:
         self._scheme, self._host, self._prefix = parts.scheme.lower(), host, parts.path.rstrip("/")
         self._base = urlunsplit((self._scheme, host, self._prefix, "", ""))
         self._session = _session(parts.username, parts.password)
-        env = os.environ.get
-        self._timeout = float(env("MLFLOW_HTTP_REQUEST_TIMEOUT") or 120)
-        self._retries = int(env("MLFLOW_HTTP_REQUEST_MAX_RETRIES") or 7)
-        self._backoff = float(env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR") or 2)
-        self._jitter = float(env("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER") or 1)
+        setting = mlflow_client.http_setting
+        self._timeout = float(setting("MLFLOW_HTTP_REQUEST_TIMEOUT"))
+        self._retries = int(setting("MLFLOW_HTTP_REQUEST_MAX_RETRIES"))
+        self._backoff = float(setting("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"))
+        self._jitter = float(setting("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER"))
         self._tracking_uri = uri
         self._auth = auth
 

@@ -30,7 +30,8 @@ class RegistryEvent:
     action: str
     event_id: str | None = None
     event_time: str | None = None
-    registry: str | None = None  # tracking URI; None for Azure ML until the workspace is resolved
+    registry: str | None = None  # tracking URI when the event names one (reconcile); else the wiring picks
+                                 # its source's registry (shared.services.Services.registry_for)
     workspace: str | None = None  # Azure ML workspace resource id
     model: str | None = None
     version: str | None = None

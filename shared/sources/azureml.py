@@ -5,20 +5,20 @@ Both delivery schemas arrive here: the Event Grid schema (``func.EventGridEvent`
 read case-insensitively (the docs show PascalCase, real deliveries camelCase); versions may be
 numbers or strings; ``models/{name}:{version}`` subjects are split on the LAST ``:``.
 
-The registry is the workspace's MLflow tracking URI, its ``mlFlowTrackingUri`` as the workspace
-named by the topic/source reports it (:func:`azureml_tracking_uri`; tests of the event parsing
-point ``AZUREML_URI_RESOLVER`` at a local MLflow server, tests/platforms/azureml at a local Azure ML).
+The parser names the workspace (the topic/source), not the registry: the wiring
+(:class:`shared.services.Services`) resolves the workspace to its MLflow tracking URI with a
+:class:`WorkspaceTrackingUris` (its ``mlFlowTrackingUri`` as the workspace reports it).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared import settings
 from shared.errors import BadInput, ConfigurationError
 from shared.jobs import JobRun
 from shared.sources import DEPLOYED, JOB_FAILED, REGISTRATION, RUN, RegistryEvent, ignored
@@ -33,34 +33,50 @@ WORKSPACE = re.compile(
     r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)$", re.IGNORECASE)
 _RUN_SUBJECT = re.compile(r"^experiments/[^/]+/runs/(?P<run>[^/]+)$")
 
-# Test seam: a function(workspace resource id) -> tracking URI used instead of asking the workspace.
-AZUREML_URI_RESOLVER: Callable[[str], str] | None = None
-
-
-def azureml_tracking_uri(workspace_resource_id: str) -> str:
-    """The MLflow tracking URI of an Azure ML workspace: its ``mlFlowTrackingUri``, asked of the
-    workspace once per process (private-link and sovereign-cloud workspaces have their own host).
+class WorkspaceTrackingUris:
+    """The MLflow tracking URI of an Azure ML workspace (a callable: workspace resource id -> URI):
+    its ``mlFlowTrackingUri``, asked of the workspace once and kept (private-link and
+    sovereign-cloud workspaces have their own host).
 
     Only when the workspace cannot be asked (no Azure credential, or the identity may not read
-    the workspace) and ``EVIDENCE_GATE_AZUREML_REGION`` is set, the public-cloud URI is derived:
-    ``azureml://{region}.api.azureml.ms/mlflow/v1.0{resource_id}``.
+    the workspace) and a ``region`` is given (``EVIDENCE_GATE_AZUREML_REGION``), the public-cloud
+    URI is derived: ``azureml://{region}.api.azureml.ms/mlflow/v1.0{resource_id}`` (not kept: the
+    workspace is asked again next time).
     """
-    if AZUREML_URI_RESOLVER is not None:
-        return AZUREML_URI_RESOLVER(workspace_resource_id)
-    if not WORKSPACE.match(workspace_resource_id or ""):
-        raise BadInput(f"'{str(workspace_resource_id)[:200]}' is not an Azure ML workspace resource id")
+
+    def __init__(self, region: str | None = None, ask: Callable[[str], str] | None = None):
+        """``ask``: how a workspace is asked for its tracking URI (default :func:`ask_workspace`)."""
+        self.region = region.strip().lower().replace(" ", "") if region and region.strip() else None
+        self._ask = ask or ask_workspace
+        self._known: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, workspace_resource_id: str) -> str:
+        if not WORKSPACE.match(workspace_resource_id or ""):
+            raise BadInput(f"'{str(workspace_resource_id)[:200]}' is not an Azure ML workspace resource id")
+        with self._lock:
+            known = self._known.get(workspace_resource_id)
+        if known is not None:
+            return known
+        try:
+            uri = self._ask(workspace_resource_id)
+        except ConfigurationError as exc:
+            if not self.region:
+                raise
+            log.warning("workspace %s not asked for its tracking URI (%s); derived from EVIDENCE_GATE_AZUREML_REGION",
+                        workspace_resource_id, exc)
+            return f"azureml://{self.region}.api.azureml.ms/mlflow/v1.0{workspace_resource_id}"
+        with self._lock:
+            self._known[workspace_resource_id] = uri
+        return uri
+
+
+def ask_workspace(workspace_resource_id: str) -> str:
+    """The workspace's ``mlFlowTrackingUri``, read with azure-ai-ml (ConfigurationError when the
+    workspace cannot be asked: no Azure credential, or the identity may not read it)."""
     from shared.evidence.azureml import AzureMLBackend
 
-    try:
-        return AzureMLBackend(workspace_resource_id, workspace_resource_id).tracking_uri()
-    except ConfigurationError as exc:
-        region = settings.get("EVIDENCE_GATE_AZUREML_REGION")
-        if not region:
-            raise
-        log.warning("workspace %s not asked for its tracking URI (%s); derived from EVIDENCE_GATE_AZUREML_REGION",
-                    workspace_resource_id, exc)
-        region = region.strip().lower().replace(" ", "")
-        return f"azureml://{region}.api.azureml.ms/mlflow/v1.0{workspace_resource_id}"
+    return AzureMLBackend(workspace_resource_id, workspace_resource_id).tracking_uri()
 
 
 def parse_function_event(event: Any) -> RegistryEvent:

@@ -1,8 +1,8 @@
 """Databricks job notifications, generic webhook destination (``POST /api/webhooks/databricks/jobs``).
 
 HTTP Basic credentials from ``DATABRICKS_JOBS_WEBHOOK_USERNAME`` / ``..._PASSWORD``. The MLflow
-runs of a job run are found by the tag ``mlflow.databricks.jobRunID`` in the ``databricks``
-tracking server (``REGISTRY_URI`` is the test seam, as in :mod:`databricks_registry`).
+runs of a job run are found by the tag ``mlflow.databricks.jobRunID`` in the tracking server the
+wiring names (``Services.databricks_jobs_registry``, the ``databricks`` tracking URI).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from shared.sources._parse import load_json, obj, text
 from shared.sources.signatures import verify_basic
 
 SOURCE = "databricks-jobs"
-REGISTRY_URI = "databricks"  # test seam
 JOB_RUN_TAG = "mlflow.databricks.jobRunID"
 
 
@@ -44,5 +43,4 @@ def parse(body: bytes | str) -> RegistryEvent:
     )
     event_id = f"{info.job_id or '-'}:{info.run_id}:{event_type}"
     action = RUN if event_type == "jobs.on_success" else JOB_FAILED
-    return RegistryEvent(source=SOURCE, event_type=event_type, action=action, event_id=event_id,
-                         registry=REGISTRY_URI, job=info)
+    return RegistryEvent(source=SOURCE, event_type=event_type, action=action, event_id=event_id, job=info)

@@ -1,9 +1,8 @@
 """Databricks workspace Model Registry webhooks (``POST /api/webhooks/databricks/registry``).
 
-Registry access goes through the ``databricks`` tracking URI with databricks-sdk authentication
-(``DATABRICKS_HOST`` + ``DATABRICKS_CLIENT_ID``/``DATABRICKS_CLIENT_SECRET``, or any other
-databricks-sdk credential). ``REGISTRY_URI`` is the seam tests use to point the same payloads at
-a local MLflow server.
+The parser does not name the registry: the wiring does (``Services.databricks_registry``, the
+``databricks`` tracking URI with databricks-sdk authentication: ``DATABRICKS_HOST`` +
+``DATABRICKS_CLIENT_ID``/``DATABRICKS_CLIENT_SECRET``, or any other databricks-sdk credential).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from shared.sources._parse import load_json, obj, text
 from shared.sources.signatures import verify_databricks
 
 SOURCE = "databricks-registry"
-REGISTRY_URI = "databricks"  # test seam: the registry the Databricks payloads are checked against
 
 _TRANSITIONED_TO = re.compile(r"^MODEL_VERSION_TRANSITIONED_TO_([A-Z]+)$")
 _REQUEST_TO = re.compile(r"^TRANSITION_REQUEST_TO_([A-Z]+)_CREATED$")
@@ -42,7 +40,7 @@ def parse(body: bytes | str) -> RegistryEvent:
     webhook_id = text(payload.get("webhook_id"), "webhook_id", required=False) or "-"
     timestamp = text(payload.get("event_timestamp"), "event_timestamp", required=False) or "-"
     event_id = f"{webhook_id}:{timestamp}:{event}"
-    common = {"source": SOURCE, "event_type": event, "event_id": event_id, "registry": REGISTRY_URI,
+    common = {"source": SOURCE, "event_type": event, "event_id": event_id,
               "event_time": _iso(payload.get("event_timestamp"))}
     upper = event.upper()
 

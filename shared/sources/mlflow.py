@@ -1,6 +1,7 @@
 """Open-source MLflow 3 webhooks (``POST /api/webhooks/mlflow``).
 
-Body ``{"entity", "action", "timestamp", "data"}``; the registry is ``MLFLOW_TRACKING_URI``.
+Body ``{"entity", "action", "timestamp", "data"}``. The parser does not name the registry: the
+wiring does (``Services.mlflow_registry``, ``MLFLOW_TRACKING_URI``).
 """
 
 from __future__ import annotations
@@ -21,15 +22,14 @@ def verify(headers: Mapping[str, str], body: bytes, *, now: float | None = None)
     return verify_mlflow(headers, body, settings.get("MLFLOW_WEBHOOK_SECRET"), now=now)
 
 
-def parse(body: bytes | str, delivery_id: str | None = None, registry: str | None = None) -> RegistryEvent:
+def parse(body: bytes | str, delivery_id: str | None = None) -> RegistryEvent:
     payload = obj(load_json(body, "MLflow webhook"), "MLflow webhook body")
     entity = text(payload.get("entity"), "entity")
     action = text(payload.get("action"), "action")
     event_type = f"{entity}.{action}"
     event_time = text(payload.get("timestamp"), "timestamp", required=False)
     data = obj(payload.get("data"), "data")
-    common = {"source": SOURCE, "event_type": event_type, "event_id": delivery_id, "event_time": event_time,
-              "registry": registry if registry is not None else settings.get("MLFLOW_TRACKING_URI")}
+    common = {"source": SOURCE, "event_type": event_type, "event_id": delivery_id, "event_time": event_time}
 
     if event_type == "model_version.created":
         return RegistryEvent(action=REGISTRATION, model=text(data.get("name"), "data.name"),

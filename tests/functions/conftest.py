@@ -5,10 +5,12 @@ pointing every source at it, and helpers to call the registered function objects
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import azure.functions as func
@@ -16,9 +18,11 @@ import mlflow
 import pytest
 
 from demo.stack import MlflowServer
+from shared.services import Services
 from shared.sources import signatures
 from tests.support.kit import RegistryKit
 from tests.support.proxy import CountingProxy
+from tests.support.servicebus import FakeSender, capturing_publisher
 
 PAYLOADS = Path(__file__).parent / "payloads"
 MLFLOW_SECRET = "test-mlflow-webhook-secret"
@@ -80,37 +84,70 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def app_functions(services: Callable[[], Services]) -> dict[str, func.Function]:
+    """The function objects of ``function_app.build_app(services)``, by name."""
+    import function_app
+
+    return {f.get_function_name(): f for f in function_app.build_app(services).get_functions()}
+
+
+def call(functions: dict[str, func.Function], name: str, value):
+    fn = functions[name]
+    (trigger,) = [b for b in json.loads(fn.get_function_json())["bindings"] if b["direction"] == "IN"]
+    return fn.get_user_function()(**{trigger["name"]: value})
+
+
+def post(functions: dict[str, func.Function], name: str, body, headers: dict | None = None) -> func.HttpResponse:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    route = json.loads(functions[name].get_function_json())["bindings"][0]["route"]
+    req = func.HttpRequest("POST", f"http://localhost/api/{route}", headers=headers or {}, params={},
+                           route_params={}, body=raw)
+    return call(functions, name, req)
+
+
+def local_services(registry: str, store_path: str) -> Services:
+    """Services on a SQLite store whose every source checks against ``registry``."""
+    from shared.engine import Engine
+    from shared.policy import load_policy
+    from shared.sinks.store import ReportStore
+
+    return Services(engine=Engine(load_policy(), ReportStore(store_path)), mlflow_registry=registry,
+                    databricks_registry=registry, databricks_jobs_registry=registry,
+                    azureml_tracking_uri=lambda _workspace: registry)
+
+
 class Gate:
-    """The app under test: settings, the function objects of function_app.app, the store."""
+    """The app under test: function_app's functions built around ``services``, and its store."""
 
-    def __init__(self, registry: str, store_path: str, proxy: CountingProxy):
-        import function_app
-
+    def __init__(self, registry: str, store_path: str, proxy: CountingProxy | None, services: Services):
         self.registry = registry
         self.store_path = store_path
         self.proxy = proxy
-        self.functions = {f.get_function_name(): f for f in function_app.functions()}
+        self.services = services
+        self.functions = app_functions(lambda: self.services)
 
     @property
     def store(self):
-        from shared import pipeline
+        return self.services.store
 
-        return pipeline.get_engine().store
+    def use(self, **changes) -> None:
+        """The app's services from now on, with these changes (``engine=...``, ``publisher=...``)."""
+        self.services = dataclasses.replace(self.services, **changes)
+
+    def capture_servicebus(self) -> FakeSender:
+        """Publish to Service Bus through a sender that keeps the messages."""
+        sender = FakeSender()
+        self.use(publisher=capturing_publisher(sender))
+        return sender
 
     def reports(self, **filters) -> list[dict]:
         return self.store.query(**filters)
 
     def call(self, name: str, value):
-        fn = self.functions[name]
-        (trigger,) = [b for b in json.loads(fn.get_function_json())["bindings"] if b["direction"] == "IN"]
-        return fn.get_user_function()(**{trigger["name"]: value})
+        return call(self.functions, name, value)
 
     def post(self, name: str, body, headers: dict | None = None) -> func.HttpResponse:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        route = json.loads(self.functions[name].get_function_json())["bindings"][0]["route"]
-        req = func.HttpRequest("POST", f"http://localhost/api/{route}", headers=headers or {}, params={},
-                               route_params={}, body=raw)
-        return self.call(name, req)
+        return post(self.functions, name, body, headers)
 
 
 def mlflow_headers(body: bytes, *, secret: str = MLFLOW_SECRET, delivery_id: str | None = None,
@@ -131,9 +168,6 @@ def basic(user: str = JOBS_USER, password: str = JOBS_PASSWORD) -> dict:
 
 @pytest.fixture()
 def gate(fn_proxy, tmp_path, monkeypatch):
-    from shared import pipeline
-    from shared.sources import azureml, databricks_jobs, databricks_registry
-
     fn_proxy.reset()
     registry = fn_proxy.uri
     store_path = str(tmp_path / "reports.sqlite")
@@ -148,11 +182,6 @@ def gate(fn_proxy, tmp_path, monkeypatch):
     monkeypatch.setenv("DATABRICKS_JOBS_WEBHOOK_USERNAME", JOBS_USER)
     monkeypatch.setenv("DATABRICKS_JOBS_WEBHOOK_PASSWORD", JOBS_PASSWORD)
     monkeypatch.setenv("EVIDENCE_GATE_STORE", store_path)
-    # The documented test seams: Databricks and Azure ML payloads reach the local MLflow server.
-    monkeypatch.setattr(databricks_registry, "REGISTRY_URI", registry)
-    monkeypatch.setattr(databricks_jobs, "REGISTRY_URI", registry)
-    monkeypatch.setattr(azureml, "AZUREML_URI_RESOLVER", lambda resource_id: registry)
-    pipeline.reset()
-    yield Gate(registry, store_path, fn_proxy)
-    pipeline.reset()
+    # Databricks and Azure ML payloads reach the local MLflow server too.
+    yield Gate(registry, store_path, fn_proxy, local_services(registry, store_path))
     fn_proxy.reset()

@@ -12,6 +12,7 @@ from azure.functions.eventgrid import EventGridEventInConverter
 
 from shared.errors import BadInput, ConfigurationError, RegistryUnavailable
 from shared.sources import azureml
+from shared.sources.azureml import WorkspaceTrackingUris
 from tests.functions.conftest import payload, unique
 from tests.support.proxy import Fault
 
@@ -150,19 +151,16 @@ def no_azure_credential(monkeypatch) -> None:
 
 def test_the_region_setting_is_only_the_fallback_when_the_workspace_cannot_be_asked(monkeypatch):
     # Asking the workspace for its mlFlowTrackingUri: tests/platforms/azureml/test_azureml_events.py
-    monkeypatch.setattr(azureml, "AZUREML_URI_RESOLVER", None)
     no_azure_credential(monkeypatch)
-    monkeypatch.setenv("EVIDENCE_GATE_AZUREML_REGION", "westeurope")
-    assert azureml.azureml_tracking_uri(WS) == f"azureml://westeurope.api.azureml.ms/mlflow/v1.0{WS}"
+    assert WorkspaceTrackingUris(" West Europe ")(WS) == f"azureml://westeurope.api.azureml.ms/mlflow/v1.0{WS}"
     with pytest.raises(BadInput):
-        azureml.azureml_tracking_uri("/subscriptions/x")
-    monkeypatch.delenv("EVIDENCE_GATE_AZUREML_REGION")
+        WorkspaceTrackingUris("westeurope")("/subscriptions/x")
     with pytest.raises(ConfigurationError, match="no Azure credential configured"):
-        azureml.azureml_tracking_uri(WS)
+        WorkspaceTrackingUris()(WS)
 
 
 def test_no_credential_and_no_region_raises_for_redelivery(gate, monkeypatch):
-    monkeypatch.setattr(azureml, "AZUREML_URI_RESOLVER", None)
     no_azure_credential(monkeypatch)
+    gate.use(azureml_tracking_uri=WorkspaceTrackingUris())  # the real resolver, as from the settings
     with pytest.raises(ConfigurationError):
         gate.call("azureml_events", decode(first("azureml-model-registered.eventgrid.json")))

@@ -1,5 +1,5 @@
 """`databricks_registry_webhook`: Databricks Model Registry payload shapes reach the right checks
-(the `databricks` registry is pointed at the local MLflow server through the REGISTRY_URI seam)."""
+(the gate's services check Databricks registry events against the local MLflow server)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from shared.engine import Engine
 from shared.jobs import JobRun
 from shared.policy import load_policy
 from shared.report import Trigger
+from shared.services import Services
 from shared.sources import JOB_FAILED, RUN, azureml, databricks_jobs
 from tests.functions.conftest import payload
 
@@ -61,8 +62,8 @@ def test_the_pipeline_hands_the_parsed_job_run_to_job_001(monkeypatch):
 
     monkeypatch.setattr(engine, "job_failed", job_failed)
     monkeypatch.setattr(pipeline, "_run_checks",
-                        lambda engine, event, registry, checks, notes, outcome: reports.extend(c[0]() for c in checks))
-    pipeline.process(event, engine)
+                        lambda services, event, registry, checks, notes, outcome: reports.extend(c[0]() for c in checks))
+    pipeline.process(event, Services(engine=engine))
     assert received == [event.job] and received[0] is event.job  # no conversion on the way
     (finding,) = reports[0]["findings"]
     assert finding["rule_id"] == "JOB-001"

@@ -14,7 +14,6 @@ import pytest
 from demo.render import BUNDLE, chromium_path, render
 from demo.stack import TeamsInbox
 from tests.functions.conftest import mlflow_headers, unique
-from tests.support.servicebus import install_capturing_publisher
 
 PASSWORD = "Sup3r-S3cret-Passw0rd!-journey"
 
@@ -26,10 +25,9 @@ def teams_subscription_accepts(properties: dict) -> bool:
 
 def test_failing_report_from_webhook_to_rendered_card(gate, fn_kit, monkeypatch, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    sender = install_capturing_publisher(monkeypatch)
+    sender = gate.capture_servicebus()
     name = unique("journey")
     trained = fn_kit.model_version(name, params={"learning_rate": "0.1", "db_password": PASSWORD})
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", gate.registry)  # mlflow.set_tracking_uri() (in the kit) writes it too
 
     # 1. the MLflow webhook delivery (signed), handled by the registered function
     body = json.dumps({"entity": "model_version", "action": "created", "timestamp": datetime.now(UTC).isoformat(),

@@ -52,15 +52,15 @@ def test_reconcile_covers_every_version_registered_while_nothing_listened(gate, 
 def test_watermark_advances_after_a_full_sweep_and_limits_the_next(gate, unheard):
     from shared.reconcile import reconcile_registry
 
-    first = reconcile_registry(gate.registry)
+    first = reconcile_registry(gate.registry, gate.services)
     assert first.complete and first.watermark_after is not None and first.watermark_before is None
     assert first.listed >= 3
-    second = reconcile_registry(gate.registry)
+    second = reconcile_registry(gate.registry, gate.services)
     assert second.watermark_before == first.watermark_after
     assert second.checked == 0 and second.already == second.listed  # nothing new: nothing checked again
     # Versions older than the watermark minus the overlap margin are not even listed.
     gate.store.set_watermark(gate.registry, first.watermark_after + OVERLAP_MS + 1)
-    third = reconcile_registry(gate.registry)
+    third = reconcile_registry(gate.registry, gate.services)
     assert third.listed == 0 and third.watermark_after == first.watermark_after + OVERLAP_MS + 1
 
 
@@ -105,19 +105,18 @@ def test_reports_command_filters_and_formats(gate, unheard, capsys):
 def test_reconcile_checks_listed_versions_from_their_listing_with_the_same_reports(gate, fn_kit):
     """5 requests per version instead of 6 on an open-source server; the alias holder (whose listed
     record lacks its alias) is fetched again; every report equals a fresh check's."""
-    from shared import pipeline
     from shared.reconcile import reconcile_registry
     from shared.report import Trigger
 
     name = unique("reuse")
     versions = [fn_kit.model_version(name) for _ in range(3)]
     fn_kit.client.set_registered_model_alias(name, "candidate", versions[0].version)  # not protected
-    summary = reconcile_registry(gate.registry, model=name)
+    summary = reconcile_registry(gate.registry, gate.services, model=name)
     assert summary.checked == 3 and summary.complete
     reports = {r["subject"]["version"]: r for r in gate.reports(model=name)}
     assert {v: r["registry_requests"] for v, r in reports.items()} == {
         versions[0].version: 6, versions[1].version: 5, versions[2].version: 5}
-    engine = pipeline.get_engine()
+    engine = gate.services.engine
     for v in versions:
         fresh = engine.check_version(gate.registry, name, v.version, trigger=Trigger("reconcile", "registration", "x"))
         assert reports[v.version]["evidence_digest"] == fresh["evidence_digest"]
@@ -133,7 +132,7 @@ def test_databricks_listings_are_not_reused(gate, fn_kit):
     fn_kit.model_version(name)
     from shared.reconcile import reconcile_registry
 
-    reconcile_registry(gate.registry, model=name, reuse_listing=False)
+    reconcile_registry(gate.registry, gate.services, model=name, reuse_listing=False)
     (report,) = gate.reports(model=name)
     assert report["registry_requests"] == 6
 
@@ -246,12 +245,12 @@ def test_quiet_sweep_costs_two_requests_whatever_the_registry_size(gate, unheard
     models listing carries the aliases, so no model is fetched on its own."""
     from shared.reconcile import reconcile_registry
 
-    first = reconcile_registry(gate.registry)  # everything, and today's full alias pass
+    first = reconcile_registry(gate.registry, gate.services)  # everything, and today's full alias pass
     assert first.listed >= 3
     # Nothing changes; the next sweep starts after everything that exists (past the overlap margin).
     gate.store.set_watermark(first.registry, first.watermark_after + OVERLAP_MS + 1)
     gate.proxy.reset()
-    quiet = reconcile_registry(gate.registry)
+    quiet = reconcile_registry(gate.registry, gate.services)
     assert gate.proxy.count() == 2, gate.proxy.requests  # one page of versions, one of models
     assert quiet.listed == 0 and quiet.checked == quiet.promotions == 0
 
@@ -262,9 +261,9 @@ def test_steady_alias_holder_costs_nothing_beyond_the_listing(gate, unheard):
     from shared.reconcile import reconcile_registry
 
     name, versions = unheard
-    reconcile_registry(gate.registry)  # checks the champion holder once
+    reconcile_registry(gate.registry, gate.services)  # checks the champion holder once
     gate.proxy.reset()
-    again = reconcile_registry(gate.registry, now=lambda: 10**10)  # far ahead: a full alias pass too
+    again = reconcile_registry(gate.registry, gate.services, now=lambda: 10**10)  # far ahead: a full alias pass too
     pages = gate.proxy.count()
     assert again.promotions == 0 and again.checked == 0
     # only listings: version pages and model pages (200 a page), nothing fetched one by one
@@ -283,14 +282,14 @@ def test_an_alias_change_moves_no_timestamp_on_open_source_mlflow(gate, fn_kit):
     versions = [fn_kit.model_version(name), fn_kit.model_version(name)]
     before = fn_kit.client.get_registered_model(name).last_updated_timestamp
     version_before = fn_kit.client.get_model_version(name, versions[0].version).last_updated_timestamp
-    first = reconcile_registry(gate.registry)
+    first = reconcile_registry(gate.registry, gate.services)
     fn_kit.client.set_registered_model_alias(name, "champion", versions[0].version)
     assert fn_kit.client.get_registered_model(name).last_updated_timestamp == before
     assert fn_kit.client.get_model_version(name, versions[0].version).last_updated_timestamp == version_before
     gate.store.set_watermark(first.registry, first.watermark_after + OVERLAP_MS + 1)
-    quiet = reconcile_registry(gate.registry)
+    quiet = reconcile_registry(gate.registry, gate.services)
     assert quiet.promotions == 0  # not visible before the daily pass
-    daily = reconcile_registry(gate.registry, now=lambda: 10**10)
+    daily = reconcile_registry(gate.registry, gate.services, now=lambda: 10**10)
     assert daily.promotions == 1
     (promotion,) = [r for r in gate.reports(model=name) if r["check"] == "promotion"]
     assert promotion["subject"]["alias"] == "champion"

@@ -23,6 +23,7 @@ from demo.stack import MlflowServer, free_port
 from shared.engine import Engine
 from shared.policy import load_policy
 from shared.reconcile import reconcile_registry
+from shared.services import Services
 from shared.state.table import TableStateStore
 from tests.functions.conftest import MLFLOW_SECRET, FunctionsKit, mlflow_headers, payload, unique
 from tests.functions.test_serve import REPO, http
@@ -143,7 +144,7 @@ def test_two_concurrent_sweeps_never_move_the_watermark_backwards(own_server, az
             kit.model_version(name)
     stores = [state_store(azurite, table_name) for _ in range(2)]
     policy = load_policy(None, None)
-    engines = [Engine(policy, store) for store in stores]
+    sweepers = [Services(engine=Engine(policy, store)) for store in stores]
     seen: list[int] = []
     stop = threading.Event()
 
@@ -158,7 +159,7 @@ def test_two_concurrent_sweeps_never_move_the_watermark_backwards(own_server, az
     sampler.start()
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            summaries = list(pool.map(lambda e: reconcile_registry(server.uri, engine=e, rate=0, workers=4), engines))
+            summaries = list(pool.map(lambda s: reconcile_registry(server.uri, s, rate=0, workers=4), sweepers))
     finally:
         stop.set()
         sampler.join()
@@ -194,10 +195,10 @@ def test_a_state_outage_during_a_sweep_is_retried_without_holding_the_watermark(
     try:
         store = TableStateStore(TableClient(f"{proxy.uri}/{ACCOUNT}", table_name,
                                             credential=AzureNamedKeyCredential(ACCOUNT, ACCOUNT_KEY), **CLIENT_OPTIONS))
-        engine = Engine(load_policy(None, None), store)
+        services = Services(engine=Engine(load_policy(None, None), store))
         failing = versions[1]
         proxy.matching[key("e", "reconcile", "registration", f"reconcile:{name}:{failing.version}")] = SERVER_BUSY
-        first = reconcile_registry(server.uri, engine=engine, rate=0, workers=1)
+        first = reconcile_registry(server.uri, services, rate=0, workers=1)
         assert [u for u in first.unavailable if u.startswith(f"{name} v{failing.version}:")], first.unavailable
         assert "state store is unavailable" in " ".join(first.unavailable)
         updated = {mv.version: mv.last_updated_timestamp for mv in kit.client.search_model_versions(f"name='{name}'")}
@@ -206,7 +207,7 @@ def test_a_state_outage_during_a_sweep_is_retried_without_holding_the_watermark(
         reported = {r["subject"]["version"] for r in store.query(model=name)}
         assert failing.version not in reported and {versions[0].version, versions[2].version} <= reported
         proxy.matching.clear()
-        second = reconcile_registry(server.uri, engine=engine, rate=0, workers=1)
+        second = reconcile_registry(server.uri, services, rate=0, workers=1)
         assert second.complete, second.unavailable
         assert {r["subject"]["version"] for r in store.query(model=name)} == {v.version for v in versions}
         assert store.get_pending(server.uri, pending_key(name, failing.version)) is None

@@ -109,7 +109,7 @@ def test_cli_serve_receives_real_mlflow_webhooks_and_stops_on_sigterm(served, fn
 
 @pytest.fixture()
 def host(gate):
-    local = LocalHost("127.0.0.1", 0, background=False)
+    local = LocalHost("127.0.0.1", 0, services=lambda: gate.services, background=False)
     local.serve_in_thread()
     yield local.base_url
     local.close()

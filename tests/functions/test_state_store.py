@@ -12,10 +12,10 @@ import secrets
 
 import pytest
 
-from shared import pipeline
 from shared.cli import main
 from shared.errors import EXIT_UNAVAILABLE
-from tests.functions.conftest import mlflow_headers, payload, unique
+from shared.services import Once, Services
+from tests.functions.conftest import app_functions, mlflow_headers, payload, post, unique
 
 
 def answer(resp):
@@ -26,7 +26,7 @@ def answer(resp):
 def shared_state(gate, azurite, monkeypatch):
     monkeypatch.setenv("EVIDENCE_GATE_STATE", azurite.connection_string)
     monkeypatch.setenv("EVIDENCE_GATE_STATE_TABLE", f"fn{secrets.token_hex(6)}")
-    pipeline.reset()
+    gate.use(engine=Services.from_settings().engine)  # the store the settings configure
     assert type(gate.store).__name__ == "TableStateStore"
     return gate
 
@@ -85,20 +85,23 @@ def test_cli_check_exits_3_when_the_store_is_down(shared_state, trained, table_o
     assert "state store is unavailable" in err and "Traceback" not in err and "AccountKey" not in err
 
 
-def test_functions_host_without_a_shared_store_refuses_checks(gate, trained, monkeypatch, caplog):
+def test_functions_host_without_a_shared_store_refuses_checks(gate, trained, monkeypatch, caplog, tmp_path):
     from shared.state import log_configuration
 
     for name in ("EVIDENCE_GATE_STATE", "EVIDENCE_GATE_STATE__tableServiceUri"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WEBSITE_INSTANCE_ID", "0123456789abcdef")
-    pipeline.reset()
+    local_file = tmp_path / "in-azure" / "reports.sqlite"
+    monkeypatch.setenv("EVIDENCE_GATE_STORE", str(local_file))
+    functions = app_functions(Once(Services.from_settings))  # as function_app.py wires the app
     with caplog.at_level(logging.ERROR, logger="evidence_gate.state"):
         log_configuration()
     assert "no shared state store configured" in caplog.text
     version = trained["no_state"]
     body, headers = delivery("mlflow-model-version-created.json", name=version.model, version=version.version,
                              run_id=None)
-    status, out = answer(gate.post("mlflow_webhook", body, headers))
-    assert status == 503 and out["error"] == "not_configured"
-    assert "EVIDENCE_GATE_STATE__tableServiceUri" in out["message"]
-    assert not os.path.exists(gate.store_path)  # no private local file was created
+    for _ in range(2):  # refused on every delivery, not only the first
+        status, out = answer(post(functions, "mlflow_webhook", body, headers))
+        assert status == 503 and out["error"] == "not_configured"
+        assert "EVIDENCE_GATE_STATE__tableServiceUri" in out["message"]
+    assert not os.path.exists(local_file.parent)  # no private local file was created

@@ -83,7 +83,7 @@ def parses_or_bad_input(parse, *args) -> None:
 @FUZZ
 @given(bodies(MLFLOW), st.one_of(st.none(), st.text(max_size=20)))
 def test_mlflow_parser(body, delivery_id):
-    parses_or_bad_input(mlflow.parse, body, delivery_id, "http://registry")
+    parses_or_bad_input(mlflow.parse, body, delivery_id)
 
 
 @FUZZ
@@ -145,8 +145,12 @@ def test_signature_checks_only_refuse(headers, body, secret):
 @pytest.fixture(scope="module")
 def functions():
     import function_app
+    from shared.engine import Engine
+    from shared.policy import load_policy
+    from shared.services import Services
 
-    return {f.get_function_name(): f.get_user_function() for f in function_app.functions()}
+    services = Services(engine=Engine(load_policy(), None))  # no store: nothing is written
+    return {f.get_function_name(): f.get_user_function() for f in function_app.build_app(lambda: services).get_functions()}
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +159,7 @@ def no_registry():
     from shared import pipeline
 
     original = pipeline.process
-    pipeline.process = lambda event, engine=None: pipeline.Outcome("ignored", "fuzz")
+    pipeline.process = lambda event, services, **kwargs: pipeline.Outcome("ignored", "fuzz")
     yield
     pipeline.process = original
 

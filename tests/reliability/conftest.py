@@ -1,12 +1,13 @@
 """The function app under faults, duplicates and load, against the session's real MLflow server
 (tests/conftest.py) through the session's counting/fault-injecting proxy.
 
-``app`` configures the settings the way Azure would (env), points every source at the proxy (the
-documented seams), records what would go to Service Bus (a real ServiceBusPublisher whose sender
-keeps the messages), and calls the registered function objects of ``function_app``."""
+``app`` configures the settings the way Azure would (env), builds the app's services with every
+source checked against the proxy, records what would go to Service Bus (a real ServiceBusPublisher
+whose sender keeps the messages), and calls the function objects of ``function_app.build_app``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -17,8 +18,9 @@ import azure.functions as func
 import pytest
 
 from shared.sources import signatures
+from tests.functions.conftest import app_functions, call, local_services
 from tests.support.kit import Trained
-from tests.support.servicebus import FakeSender, install_capturing_publisher
+from tests.support.servicebus import FakeSender, capturing_publisher
 
 MLFLOW_SECRET = "reliability-mlflow-secret"
 DATABRICKS_SECRET = "reliability-databricks-secret"
@@ -28,17 +30,15 @@ WORKSPACE = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups
 
 class App:
     def __init__(self, registry: str, proxy, store_path: str):
-        import function_app
-
         self.registry, self.proxy, self.store_path = registry, proxy, store_path
-        self.functions = {f.get_function_name(): f for f in function_app.functions()}
         self.servicebus = FakeSender()  # keeps the Service Bus messages
+        self.services = dataclasses.replace(local_services(registry, store_path),
+                                            publisher=capturing_publisher(self.servicebus))
+        self.functions = app_functions(lambda: self.services)
 
     @property
     def store(self):
-        from shared import pipeline
-
-        return pipeline.get_engine().store
+        return self.services.store
 
     def reports(self, **filters) -> list[dict]:
         return self.store.query(**filters)
@@ -51,9 +51,7 @@ class App:
         return [m.message_id for m in self.sent]
 
     def call(self, name: str, value):
-        fn = self.functions[name]
-        (trigger,) = [b for b in json.loads(fn.get_function_json())["bindings"] if b["direction"] == "IN"]
-        return fn.get_user_function()(**{trigger["name"]: value})
+        return call(self.functions, name, value)
 
     def post(self, name: str, body: bytes, headers: dict) -> func.HttpResponse:
         route = json.loads(self.functions[name].get_function_json())["bindings"][0]["route"]
@@ -97,9 +95,6 @@ def answer(resp: func.HttpResponse) -> tuple[int, dict]:
 
 @pytest.fixture()
 def app(proxy, tmp_path, monkeypatch):
-    from shared import pipeline
-    from shared.sources import azureml, databricks_jobs, databricks_registry
-
     proxy.reset()
     for name in ("EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace", "TEAMS_WEBHOOK_URL", "EVIDENCE_GATE_POLICY",
                  "EVIDENCE_GATE_WAIVERS", "EVIDENCE_GATE_REGISTRIES", "APPLICATIONINSIGHTS_CONNECTION_STRING",
@@ -110,14 +105,7 @@ def app(proxy, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_WEBHOOK_SECRET", MLFLOW_SECRET)
     monkeypatch.setenv("DATABRICKS_WEBHOOK_SECRET", DATABRICKS_SECRET)
     monkeypatch.setenv("EVIDENCE_GATE_STORE", store_path)
-    monkeypatch.setattr(databricks_registry, "REGISTRY_URI", proxy.uri)
-    monkeypatch.setattr(databricks_jobs, "REGISTRY_URI", proxy.uri)
-    monkeypatch.setattr(azureml, "AZUREML_URI_RESOLVER", lambda resource_id: proxy.uri)
-    gate = App(proxy.uri, proxy, store_path)
-    pipeline.reset()
-    install_capturing_publisher(monkeypatch, gate.servicebus)
-    yield gate
-    pipeline.reset()
+    yield App(proxy.uri, proxy, store_path)
     proxy.reset()
 
 

@@ -97,15 +97,13 @@ def test_a_registry_slower_than_the_deadline_gets_503_within_it(app, lake_model,
 
 
 def test_a_sweep_moves_on_retries_with_backoff_and_reports_what_it_could_not_check(app, lake_model, fast_fail):
-    from shared import pipeline
     from shared.reconcile import reconcile_registry
 
     name, unreadable, clean, flaky = lake_model
-    engine = pipeline.get_engine()
     app.proxy.matching[flaky.run_id] = Fault(status=503)
     start = time.time()
 
-    first = reconcile_registry(app.registry, engine=engine, now=lambda: start)
+    first = reconcile_registry(app.registry, app.services, now=lambda: start)
     by_version = {r["version"]: r for r in first.reports if r["model"] == name}
     assert set(by_version) == {unreadable.version, clean.version}  # everything else was checked
     assert by_version[unreadable.version]["findings"] == ["EVD-008", "LIN-001"]
@@ -114,7 +112,7 @@ def test_a_sweep_moves_on_retries_with_backoff_and_reports_what_it_could_not_che
     mark = first.watermark_after
 
     # Two minutes later the flaky one is due again (and still failing); the EVD-008 one is not due yet.
-    second = reconcile_registry(app.registry, engine=engine, now=lambda: start + 120)
+    second = reconcile_registry(app.registry, app.services, now=lambda: start + 120)
     assert second.rechecked == 0 and any(f"{name} v{flaky.version}" in item for item in second.unavailable)
     assert second.watermark_after >= mark
 
@@ -128,7 +126,7 @@ def test_a_sweep_moves_on_retries_with_backoff_and_reports_what_it_could_not_che
         return sum(1 for p in props if (p.get("model"), p.get("version")) == (name, version))
 
     unreadable_sent = sent_for(unreadable.version)
-    day = reconcile_registry(app.registry, engine=engine, now=lambda: start + 25 * 3600)
+    day = reconcile_registry(app.registry, app.services, now=lambda: start + 25 * 3600)
     # (other tests' versions of the session registry may be remembered too: count ours)
     assert [r["version"] for r in day.reports if r["model"] == name and r["check"] == "unverifiable"] == [flaky.version]
     assert day.rechecked >= 1
@@ -140,7 +138,7 @@ def test_a_sweep_moves_on_retries_with_backoff_and_reports_what_it_could_not_che
 
     # The registry recovers: the next due sweep checks it for real and forgets it.
     app.proxy.matching.clear()
-    later = reconcile_registry(app.registry, engine=engine, now=lambda: start + 27 * 3600)
+    later = reconcile_registry(app.registry, app.services, now=lambda: start + 27 * 3600)
     assert any(r["version"] == flaky.version and r["check"] == "registration" for r in later.reports)
     assert not [item for item in later.unavailable if name in item]
     assert app.store.get_pending(later.registry, f"{name}\x1f{flaky.version}\x1f") is None

@@ -35,11 +35,10 @@ def subjects(kit, cheap_versions):
 @pytest.fixture()
 def expected(app, subjects):
     """What each version's registration report says when nothing fails (no store: no history)."""
-    from shared import pipeline
     from shared.engine import Engine
     from shared.report import Trigger
 
-    engine = Engine(pipeline.get_engine().policy, store=None)
+    engine = Engine(app.services.engine.policy, store=None)
     name, versions = subjects
     out = {}
     for v in versions:
@@ -80,7 +79,7 @@ def test_while_faults_last_nothing_is_reported_then_every_version_gets_its_corre
     with pytest.raises(RegistryUnavailable):  # Event Grid: the function raises, Event Grid redelivers
         app.eventgrid_registered(name, versions[3].version)
     with pytest.raises(RegistryUnavailable):  # the sweep cannot even list the versions yet
-        reconcile_registry(app.registry, model=name)
+        reconcile_registry(app.registry, app.services, model=name)
     assert app.store.count() == 0 and app.sent == []  # no report, no message, no finding
 
     app.proxy.always = None  # the faults stop
@@ -88,7 +87,7 @@ def test_while_faults_last_nothing_is_reported_then_every_version_gets_its_corre
         status, body = answer(app.mlflow_created(name, v.version, deliveries[v.version]))
         assert status == 200 and body["stored"] == 1
     # The Databricks and Event Grid deliveries are not redelivered here (lost): reconcile covers them.
-    sweep = reconcile_registry(app.registry, model=name)
+    sweep = reconcile_registry(app.registry, app.services, model=name)
     assert sweep.complete and (sweep.checked, sweep.already) == (2, 2)
     reports = registration_reports(app, name)
     assert sorted(reports) == sorted(v.version for v in versions)

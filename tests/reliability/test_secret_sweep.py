@@ -35,7 +35,6 @@ from shared import secret_scan
 from tests.functions import conftest as functions_conftest
 from tests.functions.conftest import MLFLOW_SECRET, mlflow_headers
 from tests.secrets.corpus import corpus
-from tests.support.servicebus import install_capturing_publisher
 from tests.teams.helpers import shown
 
 # The function app's fixtures (tests/functions/conftest.py), usable from this folder. The server,
@@ -180,10 +179,9 @@ TELEMETRY_CHILD = textwrap.dedent("""
                            route_params={}, body=body)
     resp = call("mlflow_webhook", req)
     assert resp.status_code == 200, resp.get_body()
-    from shared import pipeline
-    (report,) = pipeline.get_engine().store.query(model=args["model"])
+    (report,) = function_app.services().store.query(model=args["model"])
     call("notify_teams", func.ServiceBusMessage(body=json.dumps(report).encode(), content_type="application/json"))
-    reconcile.reconcile_registry(args["registry"], since_ms=0, model=args["model"], workers=1)
+    reconcile.reconcile_registry(args["registry"], function_app.services(), since_ms=0, model=args["model"], workers=1)
 
     spans = p.spans.get_finished_spans()
     logs = p.logs.get_finished_logs()
@@ -252,7 +250,7 @@ def test_planted_credentials_never_leave_through_any_path(gate, fn_kit, monkeypa
 
     try:
         # -- the webhook function, publishing through a capturing Service Bus sender --------------------
-        sender = install_capturing_publisher(monkeypatch)
+        sender = gate.capture_servicebus()
         response = gate.post("mlflow_webhook", body, mlflow_headers(body))
         captured["webhook response"] = response.get_body().decode()
         assert response.status_code == 200, captured["webhook response"]

@@ -35,12 +35,8 @@ class FakeSender:
             self.closed += 1
 
 
-def install_capturing_publisher(monkeypatch, sender: FakeSender | None = None) -> FakeSender:
-    """Configure Service Bus (identity-based namespace setting) and publish through ``sender``."""
-    from shared import pipeline
+def capturing_publisher(sender: FakeSender):
+    """A real ServiceBusPublisher publishing through ``sender`` (for ``Services(publisher=...)``)."""
     from shared.sinks.servicebus import ServiceBusPublisher
 
-    sender = sender or FakeSender()
-    monkeypatch.setenv("EVIDENCE_GATE_SERVICEBUS__fullyQualifiedNamespace", NAMESPACE)
-    pipeline.install_publisher(ServiceBusPublisher(sender.factory, topic=TOPIC, namespace=NAMESPACE))
-    return sender
+    return ServiceBusPublisher(sender.factory, topic=TOPIC, namespace=NAMESPACE)

@@ -1,15 +1,16 @@
 """Each Azure ML Event Grid event type, delivered as the Functions Event Grid trigger delivers it
 (both schemas), produces the right report against the local Azure ML: the workspace is the event's
-topic/source, its tracking URI the workspace's mlFlowTrackingUri (no region setting, no test seam).
+topic/source, its tracking URI the workspace's mlFlowTrackingUri (the services built from the
+settings: no region setting, no stand-in resolver).
 A poison event is completed, a transient one raises."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared import pipeline
 from shared.errors import RegistryUnavailable
-from shared.sources import azureml as source
+from shared.services import Services
+from shared.sources.azureml import WorkspaceTrackingUris
 from tests.functions.conftest import Gate, payload
 from tests.functions.test_azureml_events import decode, first
 from tests.platforms.azureml.local_azureml import Fault
@@ -22,10 +23,9 @@ def aml_gate(aml_env, workspace, tmp_path, monkeypatch):
                  "EVIDENCE_GATE_AZUREML_REGION", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("EVIDENCE_GATE_STORE", str(tmp_path / "reports.sqlite"))
-    assert source.AZUREML_URI_RESOLVER is None
-    pipeline.reset()
-    yield Gate(workspace.tracking_uri, str(tmp_path / "reports.sqlite"), None)
-    pipeline.reset()
+    services = Services.from_settings()
+    assert type(services.azureml_tracking_uri) is WorkspaceTrackingUris and services.azureml_tracking_uri.region is None
+    yield Gate(workspace.tracking_uri, str(tmp_path / "reports.sqlite"), None, services)
 
 
 @pytest.fixture(scope="module")

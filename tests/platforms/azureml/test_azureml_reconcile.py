@@ -7,14 +7,15 @@ from __future__ import annotations
 from shared.engine import Engine
 from shared.policy import load_policy
 from shared.reconcile import reconcile_registry
+from shared.services import Services
 
 
 def test_reconcile_finds_new_versions_and_stage_changes(kit, workspace, store):
     v1 = kit.model_version("aml-reconcile", version_tags={"owner": "team-churn", "approved_by": "rita"})
     v2 = kit.model_version("aml-reconcile", version_tags={"owner": "team-churn", "approved_by": "rita"})
     workspace.set_stage("aml-reconcile", v1.version, "Production")
-    engine = Engine(load_policy(), store)
-    first = reconcile_registry(workspace.tracking_uri, model="aml-reconcile", engine=engine, rate=0)
+    services = Services(engine=Engine(load_policy(), store))
+    first = reconcile_registry(workspace.tracking_uri, services, model="aml-reconcile", rate=0)
     assert not first.unavailable, first.unavailable
     registrations = sorted(r["version"] for r in first.reports if r["check"] == "registration")
     assert registrations == sorted([v1.version, v2.version])
@@ -22,7 +23,7 @@ def test_reconcile_finds_new_versions_and_stage_changes(kit, workspace, store):
         == [(v1.version, "Production")]
 
     workspace.set_stage("aml-reconcile", v2.version, "Production")  # promoted in studio: no event
-    second = reconcile_registry(workspace.tracking_uri, model="aml-reconcile", engine=engine, rate=0)
+    second = reconcile_registry(workspace.tracking_uri, services, model="aml-reconcile", rate=0)
     assert not [r for r in second.reports if r["check"] == "registration"]
     promotions = [r for r in second.reports if r["check"] == "promotion"]
     assert [(r["version"], r["stage"]) for r in promotions] == [(v2.version, "Production")]

@@ -11,6 +11,7 @@ from databricks.sdk.service import jobs
 from shared import pipeline
 from shared.engine import Engine
 from shared.policy import load_policy
+from shared.services import Services
 from shared.sinks.store import ReportStore
 from shared.sources import databricks_jobs
 from tests.platforms.databricks.workspace import WORKSPACE_ID
@@ -28,8 +29,9 @@ def test_a_multi_task_job_notification_checks_the_runs_of_its_tasks(kit, workspa
     workspace.job_runs[9101] = jobs.Run(job_id=88, run_id=9101, tasks=[jobs.RunTask(task_key="prepare", run_id=9103),
                                                                         jobs.RunTask(task_key="train", run_id=9102)])
     event = databricks_jobs.parse(_notification(9101))
-    assert event.registry == "databricks"
-    outcome = pipeline.process(event, engine=Engine(load_policy(), ReportStore(str(tmp_path / "r.sqlite"))))
+    services = Services(engine=Engine(load_policy(), ReportStore(str(tmp_path / "r.sqlite"))))
+    assert event.registry is None and services.registry_for(event) == "databricks"  # the wiring names it
+    outcome = pipeline.process(event, services)
     assert outcome.status == "checked"
     assert [r["run_id"] for r in outcome.reports] == [train]
     assert workspace.count("/jobs/runs/get") == 1
@@ -37,6 +39,6 @@ def test_a_multi_task_job_notification_checks_the_runs_of_its_tasks(kit, workspa
 
 def test_a_job_run_the_jobs_api_does_not_know_is_skipped_not_failed(workspace, tmp_path):
     event = databricks_jobs.parse(_notification(9999))
-    outcome = pipeline.process(event, engine=Engine(load_policy(), ReportStore(str(tmp_path / "r.sqlite"))))
+    outcome = pipeline.process(event, Services(engine=Engine(load_policy(), ReportStore(str(tmp_path / "r.sqlite")))))
     assert (outcome.status, outcome.reports) == ("skipped", [])
     assert "no MLflow runs are tagged with job run 9999" in outcome.reason

@@ -17,6 +17,7 @@ from demo.stack import MlflowServer
 from shared.engine import Engine
 from shared.policy import load_policy
 from shared.reconcile import reconcile_registry
+from shared.services import Services
 from shared.sinks.store import ReportStore
 from tests.functions.conftest import FunctionsKit
 from tests.platforms.databricks.conftest import point_at
@@ -59,10 +60,10 @@ def uc_registry(tmp_path_factory):
 
 def test_one_sweep_covers_every_version_and_a_quiet_sweep_is_cheap(uc_registry, monkeypatch, tmp_path):
     point_at(monkeypatch, tmp_path, uc_registry.host, DATABRICKS_TOKEN=uc_registry.token)
-    engine = Engine(load_policy(), ReportStore(str(tmp_path / "reports.sqlite")))
+    services = Services(engine=Engine(load_policy(), ReportStore(str(tmp_path / "reports.sqlite"))))
 
     started = time.monotonic()
-    first = reconcile_registry("databricks-uc", engine=engine, rate=0)
+    first = reconcile_registry("databricks-uc", services, rate=0)
     took = time.monotonic() - started
     checked = {(r["model"], r["version"]) for r in first.reports}
     expected = {(uc_registry.uc_name(f"model-{m:02d}"), str(v)) for m in range(MODELS) for v in range(1, PER_MODEL + 1)}
@@ -70,7 +71,7 @@ def test_one_sweep_covers_every_version_and_a_quiet_sweep_is_cheap(uc_registry, 
     assert uc_registry.count("order_by") == 0
 
     before = uc_registry.count("/api/")
-    second = reconcile_registry("databricks-uc", engine=engine, rate=0)
+    second = reconcile_registry("databricks-uc", services, rate=0)
     quiet = uc_registry.count("/api/") - before
     print(f"\nUC reconcile: {first.listed} versions over {MODELS} models checked in {took:.1f} s;"
           f" a second sweep with no change: {quiet} requests")

@@ -635,8 +635,9 @@ def _changed_versions(client: Callable[[], RegistryClient], lower: int | None, m
             if lower is not None and ts < lower:
                 stop = True
                 break
-            if (mv.name, mv.version) not in seen:
-                seen.add((mv.name, mv.version))
+            key = (sys.intern(mv.name), str(mv.version))
+            if key not in seen:
+                seen.add(key)
                 fresh.append((mv, ts))
         listing.add(fresh)
         if stop or not token:

@@ -7,7 +7,8 @@ defaults for this open-source server (8 workers, one bucket of 100 requests/s, l
 through the counting proxy. For each: the sweep's time against the floor the rate limits set
 (requests counted at the proxy / allowed rate, per bucket; goal within 1.1x), and the sweep
 process's RSS before the sweep and at its peak (``VmHWM``; goal: flat, the peak at the
-largest size at most 1.2x the peak at the smallest).
+largest size at most 1.2x the peak at the smallest), and the machine's 1-minute load average
+before and after (the time depends on it; the memory and the request counts do not).
 
 Building the registry: the first size through the MLflow REST API (``model-versions/create`` from
 8 threads, as bench/common.py does), the rest with MLflow's own store API
@@ -156,7 +157,9 @@ def main(argv=None) -> int:
             print(f"  {size} versions in the registry ({built[-1][0]}: {built[-1][1]} in {built[-1][2]:.1f} s)",
                   flush=True)
             proxy.reset()
+            load_before = os.getloadavg()[0]
             result = sweep(proxy.uri, os.path.join(tmp, f"store-{size}.sqlite"))
+            result["load"] = f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}"
             assert result["complete"] and result["checked"] == size, result["line"]
             result.update(size=size, requests=proxy.count(), floor=floor_seconds(proxy.uri, proxy.count_by_class()))
             results.append(result)
@@ -173,12 +176,12 @@ def main(argv=None) -> int:
         flat = r["peak"] / smallest
         rows.append((f"{r['size']:,}", f"{r['elapsed']:.1f} s", r["requests"], f"{r['floor']:.1f} s",
                      f"{ratio:.2f}x", verdict(ratio <= GOAL_FLOOR_RATIO), f"{r['before']:.0f} MB", f"{r['peak']:.0f} MB",
-                     f"{flat:.2f}x", verdict(flat <= GOAL_FLAT) if r is not results[0] else "baseline"))
+                     f"{flat:.2f}x", verdict(flat <= GOAL_FLAT) if r is not results[0] else "baseline", r["load"]))
     print(table(f"Reconcile sweeps ({results[0]['rates']}, 8 workers, fresh store each); goals: time <= "
                 f"{GOAL_FLOOR_RATIO:g}x the rate-limit floor, peak RSS <= {GOAL_FLAT:g}x the {results[0]['size']:,}-version"
                 " sweep's", rows,
                 headers=("versions", "sweep", "requests", "floor (requests / rate)", "vs floor", "met",
-                         "RSS before", "peak RSS", "peak vs smallest", "flat")))
+                         "RSS before", "peak RSS", "peak vs smallest", "flat", "load average (1 min)")))
     print(table(f"Quiet sweep (nothing changed since the watermark); goal: at most {GOAL_QUIET_REQUESTS} requests",
                 [(f"{quiet['models']:,}", f"{sizes[-1]:,}", quiet["requests"], quiet["listed"],
                   verdict(quiet["requests"] <= GOAL_QUIET_REQUESTS))],

@@ -203,7 +203,7 @@ def _reconcile(args) -> int:
     if not targets:
         raise no_registry
     tty = sys.stderr.isatty()
-    summaries = []
+    swept = []  # (summary, every report of the sweep: a Summary keeps only the first ones)
     for target in targets:
         def progress(done, total, target=target):
             if tty:
@@ -212,23 +212,26 @@ def _reconcile(args) -> int:
                 sys.stderr.write(f"\r{target[:40]} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
                 sys.stderr.flush()
 
+        reports: list[dict] = []
         summary = reconcile.reconcile_registry(target, services, since_ms=since_ms, model=args.model, workers=args.workers,
-                                               rate=args.rate, progress=progress)
+                                               rate=args.rate, progress=progress, on_report=reports.append)
         if tty:
             sys.stderr.write("\n")
-        summaries.append(summary)
+        swept.append((summary, reports))
     if args.format == "json":
-        sys.stdout.write(json.dumps([{**s.as_dict(), "reports": s.reports} for s in summaries], indent=2) + "\n")
+        sys.stdout.write(json.dumps([{**s.as_dict(), "reports": r} for s, r in swept], indent=2) + "\n")
     else:
-        for s in summaries:
+        for s, reports in swept:
             sys.stdout.write(f"reconcile {s.line()}\n")
-            for report in sorted(s.reports, key=lambda r: (r["model"] or "", r["version"] or "")):
+            for report in sorted(reports, key=lambda r: (r["model"] or "", r["version"] or "")):
                 target = report.get("alias") or report.get("stage") or ""
                 sys.stdout.write(f"  {report['verdict']:<5} {report['check']:<13} {report['model']} v{report['version']}"
                                  f"{' @' + target if target else ''}  {' '.join(report['findings'])}\n")
             for item in s.unavailable:
                 sys.stdout.write(f"  unavailable: {item}\n")
-    if any(s.unavailable for s in summaries):
+            if s.unavailable_total > len(s.unavailable):
+                sys.stdout.write(f"  ... and {s.unavailable_total - len(s.unavailable)} more unavailable\n")
+    if any(not s.complete for s, _ in swept):
         print("evidence-gate: some versions could not be checked (registry unavailable); run reconcile again",
               file=sys.stderr)
         return EXIT_UNAVAILABLE

@@ -5,6 +5,7 @@ Every source (functions, reconcile, CLI) comes here with a registry, a subject a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -78,17 +79,25 @@ class Engine:
         return self._evaluate(ctx, subject, trigger)
 
     def unverifiable(self, registry: str, model: str, version: str | int, *, reason: str, hours: float,
-                     trigger: Trigger, alias: str | None = None, stage: str | None = None) -> dict:
+                     trigger: Trigger, alias: str | None = None, stage: str | None = None,
+                     retried: bool = True) -> dict:
         """EVD-008 for a version the gate could not check for longer than the policy allows
-        (``unverifiable_after_hours``): the registry stayed unavailable. Nothing is fetched."""
+        (``unverifiable_after_hours``): the registry stayed unavailable. Nothing is fetched.
+        ``retried=False``: the last such report, after ``give_up_after_days``: reconcile stops retrying."""
         version = str(version)
         shown = display_uri(registry)
         what = f"{model} version {version}" + (f" (promotion to {'alias ' + alias if alias else 'stage ' + str(stage)})"
                                                 if alias or stage else "")
+        if retried:
+            fix = ("check the registry's availability and Evidence Gate's access to it; the version is checked again"
+                   " by the next sweeps")
+        else:
+            days = math.ceil(hours / 24) + 1  # back to before the version was first listed
+            fix = ("check the registry's availability and Evidence Gate's access to it, then check the version again"
+                   f" (`evidence-gate reconcile --model {model} --since {days}d`): the sweeps no longer retry it")
         evidence = Evidence(registry=shown, unreadable=[Unreadable(
-            part="version", what=what, reason=f"the registry stayed unavailable for {hours:.0f} h ({reason})",
-            fix="check the registry's availability and Evidence Gate's access to it; the version is checked again"
-                " by the next sweeps")])
+            part="version", what=what, reason=f"the registry stayed unavailable for {hours:.0f} h ({reason})"
+            + ("" if retried else "; no longer retried"), fix=fix)])
         subject = Subject("model_version", shown, model, version, None, alias, stage)
         ctx = CheckContext("unverifiable", evidence, self.policy.for_model(model), self.clock())
         return self._evaluate(ctx, subject, trigger)

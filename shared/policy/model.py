@@ -42,6 +42,7 @@ class Section(_Strict):
     max_run_age_days: int | None = Field(default=None, ge=1)
     running_run_wait_minutes: int | None = Field(default=None, ge=0)
     unverifiable_after_hours: int | None = Field(default=None, ge=1)
+    give_up_after_days: int | None = Field(default=None, ge=1)
     max_artifact_dirs: int | None = Field(default=None, ge=1, le=10000)
     rules: dict[str, RuleSettings] | None = None
 
@@ -79,7 +80,7 @@ class PolicyDocument(Section):
 _LIST_KEYS = ("protected_aliases", "protected_stages", "required_params", "required_tags")
 _DICT_KEYS = ("required_metrics", "regression_metrics", "rules")
 _SCALAR_KEYS = ("approval_tag", "regression_tolerance", "max_run_age_days", "running_run_wait_minutes",
-                "unverifiable_after_hours", "max_artifact_dirs")
+                "unverifiable_after_hours", "give_up_after_days", "max_artifact_dirs")
 
 
 @dataclass
@@ -99,6 +100,7 @@ class EffectivePolicy:
     max_run_age_days: int
     running_run_wait_minutes: int
     unverifiable_after_hours: int
+    give_up_after_days: int
     max_artifact_dirs: int
     rules: dict[str, RuleSettings]
     scopes: list[str] = field(default_factory=list)

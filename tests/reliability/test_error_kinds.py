@@ -8,7 +8,8 @@
   report; a registry slower than the check's deadline gives up within it;
 - and a reconcile sweep over a registry holding such versions covers every other version, moves
   its watermark on, retries the transient one with backoff, reports it unverifiable after the
-  policy's bound, and re-checks the EVD-008 one hourly without sending the same report again.
+  policy's bound, and re-checks the EVD-008 one hourly without sending the same report again;
+  one that stays unavailable for the policy's days gets a last report and is no longer retried.
 """
 
 from __future__ import annotations
@@ -142,3 +143,49 @@ def test_a_sweep_moves_on_retries_with_backoff_and_reports_what_it_could_not_che
     assert any(r["version"] == flaky.version and r["check"] == "registration" for r in later.reports)
     assert not [item for item in later.unavailable if name in item]
     assert app.store.get_pending(later.registry, f"{name}\x1f{flaky.version}\x1f") is None
+
+
+def test_a_version_unavailable_for_a_week_gets_a_last_report_and_is_no_longer_retried(app, kit, fast_fail, capsys):
+    from shared.reconcile import reconcile_registry
+
+    name = f"stuck-model-{uuid.uuid4().hex[:6]}"
+    stuck = kit.model_version(name)
+    app.proxy.matching[stuck.run_id] = Fault(status=503)
+    start = time.time()
+
+    def sweep(hours: float):
+        return reconcile_registry(app.registry, app.services, model=name, now=lambda: start + hours * 3600)
+
+    def unverifiable_sent() -> int:  # Service Bus messages: this model's unverifiable reports
+        def text(v):
+            return v.decode() if isinstance(v, bytes) else v
+
+        props = [{text(k): text(v) for k, v in m.application_properties.items()} for m in app.sent]
+        return sum(1 for p in props if p.get("model") == name and p.get("check") == "unverifiable")
+
+    assert any(f"{name} v{stuck.version}" in item for item in sweep(0).unavailable)
+    day = sweep(25)  # reported once, still retried
+    assert [r["check"] for r in day.reports] == ["unverifiable"] and not day.given_up and not day.complete
+    week = sweep(7 * 24 + 1)  # the policy's 7 days: a last report, and no more retries
+    (last,) = week.reports
+    assert last["check"] == "unverifiable" and week.given_up == 1
+    assert week.complete and any("no longer retried" in item for item in week.skipped)  # not "run it again later"
+    message = _evd008(app.store.get(last["report_id"]))["message"]
+    assert "stayed unavailable for 169 h" in message and "no longer retried" in message
+    assert f"evidence-gate reconcile --model {name} --since 9d" in message
+    assert unverifiable_sent() == 2
+    key = f"{name}\x1f{stuck.version}\x1f"
+    assert app.store.get_pending(week.registry, key)["kind"] == "given_up"
+    later_ms = int((start + 365 * 86400) * 1000)
+    assert not [item for _, item in app.store.due_pending(week.registry, later_ms) if item["model"] == name]
+
+    # Asked for again while still failing: tried, and it stays given up without another report.
+    again = sweep(8 * 24)
+    assert not again.reports and again.given_up == 0 and again.complete and unverifiable_sent() == 2
+
+    # The registry answers again: the command the report names checks it and forgets it.
+    app.proxy.matching.clear()
+    assert main(["reconcile", "--tracking-uri", app.registry, "--model", name, "--since", "9d"]) == 0
+    assert "1 checked" in capsys.readouterr().out
+    assert app.store.get_pending(week.registry, key) is None
+    assert [r["check"] for r in app.reports(model=name)].count("registration") == 1

@@ -14,6 +14,7 @@ from handlers import (
     azureml_events,
     databricks_jobs_webhook,
     databricks_registry_webhook,
+    intake_queue,
     mlflow_webhook,
     notify_teams,
     reconcile,
@@ -29,6 +30,7 @@ for _blueprint in (
     databricks_jobs_webhook.bp,
     reconcile.bp,
     notify_teams.bp,
+    intake_queue.bp,
 ):
     app.register_functions(_blueprint)
 

@@ -4,7 +4,9 @@
 (:mod:`shared.errors`): 401 signature/credentials, 400 malformed (JSON error body), 503 with
 ``Retry-After`` for everything the sender should retry (registry unavailable, version not ready,
 Service Bus or state store down, a setting missing); 200 checked, skipped or ignored (with the
-reason). Never a 500 for bad input. Imports of the engine stay lazy: ``import function_app`` must be cheap.
+reason). Never a 500 for bad input. With the intake queue configured (``EVIDENCE_GATE_INTAKE``,
+:mod:`shared.intake`) a verified delivery is queued and answered 202 ``accepted`` instead of
+being checked in the request; a failure to queue it is 503 with ``Retry-After``. Imports of the engine stay lazy: ``import function_app`` must be cheap.
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ def answer(req: func.HttpRequest, name: str, receive: Callable[[Mapping[str, str
         event = receive(req.headers, body)
     except EvidenceGateError as exc:
         return refusal(name, "delivery", exc)
+
+    from shared import intake
+
+    try:  # durable intake: queued and answered 202 when configured (docs/deploy.md "Durable intake")
+        if intake.offer(event):
+            logger.info("%s: %s: accepted", name, event.describe(), extra={"event_id": event.event_id})
+            return json_response(202, {"event_id": event.event_id, "event_type": event.event_type, "status": "accepted"})
+    except EvidenceGateError as exc:
+        return refusal(name, event.describe(), exc)
 
     from shared import pipeline
 

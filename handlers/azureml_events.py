@@ -7,7 +7,9 @@ JOB-001; ModelDeployed -> DEP-001 for every ``name:version`` in ``ModelIds``.
 An error the sender should retry (``retry`` in :mod:`shared.errors`: registry unavailable,
 version not ready, Service Bus or state store down, a missing setting) raises, so Event Grid
 redelivers; any other (poison input, a refused name) is logged and the function returns normally,
-so the event is completed and not redelivered.
+so the event is completed and not redelivered. With the intake queue configured
+(:mod:`shared.intake`) the parsed event is queued instead of checked here; a failure to queue it
+raises, so Event Grid redelivers.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ def azureml_events(event: func.EventGridEvent) -> None:
     except BadInput as exc:
         logger.error("azureml_events: poison event %s dropped: %s", event_id, exc, extra={"event_id": event_id})
         return
-    from shared import pipeline
+    from shared import intake, pipeline
 
     try:
+        if intake.offer(parsed):  # durable intake (docs/deploy.md "Durable intake")
+            logger.info("azureml_events: %s: accepted", parsed.describe(), extra={"event_id": event_id})
+            return
         outcome = pipeline.process(parsed)
     except EvidenceGateError as exc:
         if exc.retry:

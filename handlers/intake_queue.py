@@ -1,0 +1,30 @@
+"""`intake`: the queue-triggered check of a delivery accepted by a webhook or Event Grid
+(queue ``%EVIDENCE_GATE_INTAKE_QUEUE%`` on the connection ``EVIDENCE_GATE_INTAKE``).
+
+Runs the check and acts on :func:`shared.intake.decide.decide`: done; not ready or transient ->
+a new message with a visibility delay; given up or bad input -> the poison queue with the reason
+(:mod:`shared.intake.worker`). Known errors return normally, so the host does not retry on top;
+an unexpected exception raises and the host's own ``maxDequeueCount`` (host.json) applies.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from shared.settings import INTAKE_CONNECTION
+
+bp = func.Blueprint()
+
+
+@bp.function_name("intake")
+@bp.queue_trigger(arg_name="message", queue_name="%EVIDENCE_GATE_INTAKE_QUEUE%", connection=INTAKE_CONNECTION)
+def intake(message: func.QueueMessage) -> None:
+    from shared import intake as intake_settings
+    from shared import pipeline
+    from shared.errors import ConfigurationError
+    from shared.intake.worker import handle
+
+    queue = intake_settings.intake_queue()
+    if queue is None:  # the host only triggers this function with the connection set
+        raise ConfigurationError(f"{INTAKE_CONNECTION} is not configured")
+    handle(message.get_body(), queue=queue, check=pipeline.process, policy=intake_settings.retry_policy())

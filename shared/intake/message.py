@@ -77,5 +77,5 @@ def _event(data) -> RegistryEvent:
                 raise BadInput("intake message: 'job' is not a job run")
             fields["job"] = JobRun(**job)
     except (TypeError, ValueError):
-        raise BadInput("intake message: malformed event lists") from None
+        raise BadInput("intake message: malformed event fields") from None
     return RegistryEvent(**fields)

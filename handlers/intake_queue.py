@@ -3,7 +3,7 @@
 
 Runs the check and acts on :func:`shared.intake.decide.decide`: done; not ready or transient ->
 a new message with a visibility delay; given up or bad input -> the poison queue with the reason
-(:mod:`shared.intake.worker`). Known errors return normally, so the host does not retry on top;
+(:mod:`shared.intake.worker`). Copies of one event are checked one at a time (a lease in the state store). Known errors return normally, so the host does not retry on top;
 an unexpected exception raises and the host's own ``maxDequeueCount`` (host.json) applies.
 """
 
@@ -27,4 +27,5 @@ def intake(message: func.QueueMessage) -> None:
     queue = intake_settings.intake_queue()
     if queue is None:  # the host only triggers this function with the connection set
         raise ConfigurationError(f"{INTAKE_CONNECTION} is not configured")
-    handle(message.get_body(), queue=queue, check=pipeline.process, policy=intake_settings.retry_policy())
+    handle(message.get_body(), queue=queue, check=pipeline.process, leases=lambda: pipeline.get_engine().store,
+           policy=intake_settings.retry_policy())

@@ -169,6 +169,14 @@ class IntakeUnavailable(TransientError):
         super().__init__(f"the intake queue is unavailable ({reason}); retry later")
 
 
+class EventInProgress(TransientError):
+    """Another instance is checking the same event right now (it holds the event's lease in the
+    state store): check again later, when its report can be reused. Internal to the intake."""
+
+    code = "in_progress"
+    telemetry_kind = "in_progress"
+
+
 # -- configuration: the operator has to act; the sender retries meanwhile ----------------------
 class ConfigurationError(EvidenceGateError):
     """A setting needed to handle the event is missing or unusable; the operator has to fix it.

@@ -51,7 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(f"{INTAKE_CONNECTION}__clientId", "Client id of the user-assigned managed identity used for the intake queue."),
     Setting("EVIDENCE_GATE_INTAKE_QUEUE", "Intake queue name; its poison queue is `<name>-poison`.", default="evidence-gate-intake"),
     Setting("EVIDENCE_GATE_INTAKE_MAX_AGE_MINUTES", "How long a delivery that keeps failing with a retryable error is retried before it is dead-lettered (minutes).", default="60"),
-    Setting("EVIDENCE_GATE_INTAKE_NOT_READY_SECONDS", "First re-check of a version whose source run is still running (seconds; later re-checks wait as long as the run has already run, up to 10 min).", default="60"),
+    Setting("EVIDENCE_GATE_INTAKE_NOT_READY_SECONDS", "First re-check of a version whose source run is still running (seconds; later re-checks wait as long as the version has already waited, up to 10 min).", default="60"),
     Setting("EVIDENCE_GATE_INTAKE_VISIBILITY_SECONDS", "`evidence-gate serve` only: how long a received intake message stays invisible to other instances while it is checked (seconds).", default="300"),
     Setting("EVIDENCE_GATE_REGISTRIES", "Comma-separated registries the reconcile timer sweeps; defaults to MLFLOW_TRACKING_URI."),
     Setting("EVIDENCE_GATE_CHECK_DEADLINE_SECONDS", "Deadline of one event-driven or CLI check, across every registry request and retry (seconds).", default="30"),

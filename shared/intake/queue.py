@@ -155,9 +155,11 @@ class IntakeQueue:
 
     # -- consuming (evidence-gate serve) -----------------------------------------------------
     def receive(self, max_messages: int, visibility_timeout: int) -> list[QueueMessage]:
+        """One GetMessages call (the first page only: the pager would ask again for the rest)."""
         with _calls(self.name):
-            return list(self.queue.receive_messages(max_messages=max_messages, messages_per_page=max_messages,
-                                                    visibility_timeout=visibility_timeout))
+            pages = self.queue.receive_messages(messages_per_page=max_messages,
+                                                visibility_timeout=visibility_timeout).by_page()
+            return list(next(pages, []))
 
     def release(self, message: QueueMessage, visibility_timeout: int) -> None:
         """Make a received message visible again after ``visibility_timeout`` seconds (a failed invocation)."""

@@ -6,7 +6,8 @@
 Service Bus or state store down, a setting missing); 200 checked, skipped or ignored (with the
 reason). Never a 500 for bad input. With the intake queue configured (``EVIDENCE_GATE_INTAKE``,
 :mod:`shared.intake`) a verified delivery is queued and answered 202 ``accepted`` instead of
-being checked in the request; a failure to queue it is 503 with ``Retry-After``. Imports of the engine stay lazy: ``import function_app`` must be cheap.
+being checked in the request; a failure to queue it is 503 with ``Retry-After``. Imports of the
+engine stay lazy: ``import function_app`` must be cheap.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 
 Runs the check and acts on :func:`shared.intake.decide.decide`: done; not ready or transient ->
 a new message with a visibility delay; given up or bad input -> the poison queue with the reason
-(:mod:`shared.intake.worker`). Copies of one event are checked one at a time (a lease in the state store). Known errors return normally, so the host does not retry on top;
-an unexpected exception raises and the host's own ``maxDequeueCount`` (host.json) applies.
+(:mod:`shared.intake.worker`). Copies of one event are checked one at a time (a lease in the
+state store). Known errors return normally, so the host does not retry on top; an unexpected
+exception raises and the host's own ``maxDequeueCount`` (host.json) applies.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ VISIBILITY_SECONDS = 5  # a killed instance's messages are visible to the other 
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
+def own_registry(tmp_path_factory):
     """A registry of its own behind a fault proxy; ``make(name, n)`` registers n more fully evidenced
     versions of ``name`` from one logged model (one registry call each)."""
     server = MlflowServer(str(tmp_path_factory.mktemp("mlflow-intake"))).start()
@@ -135,8 +135,8 @@ def _listening(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def cluster(registry, azurite, tmp_path_factory):
-    proxy, _, _ = registry
+def cluster(own_registry, azurite, tmp_path_factory):
+    proxy, _, _ = own_registry
     workdir = tmp_path_factory.mktemp("intake-cluster")
     cluster = Cluster(proxy, azurite, workdir)
     cluster.start(0)
@@ -168,8 +168,8 @@ def wait_for(predicate, timeout: float, interval: float = 0.5):
     raise AssertionError(f"condition not met within {timeout:g} s")
 
 
-def test_a_delivery_is_answered_202_and_its_report_is_stored(cluster, registry):
-    _, _, make = registry
+def test_a_delivery_is_answered_202_and_its_report_is_stored(cluster, own_registry):
+    _, _, make = own_registry
     name = unique("intake-one")
     (v,) = make(name, 1)
     raw, headers = created(v.model, v.version)
@@ -183,8 +183,8 @@ def test_a_delivery_is_answered_202_and_its_report_is_stored(cluster, registry):
     wait_for(lambda: report["report_id"] in cluster.message_ids(), 10)
 
 
-def test_twenty_duplicate_deliveries_over_both_instances_give_one_report_and_one_message_id(cluster, registry):
-    _, _, make = registry
+def test_twenty_duplicate_deliveries_over_both_instances_give_one_report_and_one_message_id(cluster, own_registry):
+    _, _, make = own_registry
     name = unique("intake-dup")
     (v,) = make(name, 1)
     raw, headers = created(v.model, v.version)  # one delivery, sent 20 times
@@ -205,8 +205,8 @@ def test_twenty_duplicate_deliveries_over_both_instances_give_one_report_and_one
     assert set(cluster.message_ids()[before:]) == {report["report_id"]}
 
 
-def test_a_version_whose_run_is_still_running_is_reported_when_the_run_ends(cluster, registry):
-    proxy, kit, _ = registry
+def test_a_version_whose_run_is_still_running_is_reported_when_the_run_ends(cluster, own_registry):
+    proxy, kit, _ = own_registry
     trained = kit.model_version(unique("intake-running"), run_status="RUNNING")
     raw, headers = created(trained.model, trained.version)
     proxy.reset()
@@ -237,8 +237,8 @@ def test_a_message_that_is_not_an_intake_message_ends_in_the_poison_queue_with_i
     wait_for(cluster.queue_empty, 30)  # dead-lettered, not retried
 
 
-def test_killing_one_instance_mid_burst_loses_no_event(cluster, registry):
-    _, _, make = registry
+def test_killing_one_instance_mid_burst_loses_no_event(cluster, own_registry):
+    _, _, make = own_registry
     name = unique("intake-kill")
     versions = make(name, 30)
     statuses = []
@@ -255,8 +255,8 @@ def test_killing_one_instance_mid_burst_loses_no_event(cluster, registry):
         cluster.start(0)
 
 
-def test_a_two_minute_registry_outage_during_50_registrations_is_caught_up_within_a_minute(cluster, registry):
-    proxy, _, make = registry
+def test_a_two_minute_registry_outage_during_50_registrations_is_caught_up_within_a_minute(cluster, own_registry):
+    proxy, _, make = own_registry
     name = unique("intake-outage")
     versions = make(name, 50)
     proxy.reset()

@@ -37,12 +37,17 @@ def own_registry(tmp_path_factory):
     """A registry of its own behind a fault proxy; ``make(name, n)`` registers n more fully evidenced
     versions of ``name`` from one logged model (one registry call each)."""
     server = MlflowServer(str(tmp_path_factory.mktemp("mlflow-intake"))).start()
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    kit = FunctionsKit(server.uri)
-    mlflow.set_tracking_uri(before[0])
-    mlflow.set_registry_uri(before[1])
     proxy = CountingProxy(server.uri).start()
-    base = kit.model_version(unique("intake-base"))
+    try:
+        before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        kit = FunctionsKit(server.uri)
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+        base = kit.model_version(unique("intake-base"))
+    except BaseException:  # no server left behind when the setup fails
+        proxy.stop()
+        server.stop()
+        raise
 
     def make(name: str, n: int) -> list[Trained]:
         kit.ensure_model(name)

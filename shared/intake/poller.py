@@ -86,7 +86,13 @@ class QueuePoller:
                     interval = min(interval * 2, self.options.max_polling_interval)
                     continue
                 interval = MIN_POLL_SECONDS
-                list(pool.map(self.one, batch))
+                list(pool.map(self.guarded, batch))
+
+    def guarded(self, message) -> None:
+        try:
+            self.one(message)
+        except Exception:  # a bug here must not stop the polling; the message becomes visible again
+            log.exception("serve: %s: message %s could not be handled", self.name, message.id)
 
     def one(self, message) -> None:
         value = FunctionQueueMessage(id=message.id, body=message.content, dequeue_count=message.dequeue_count,

@@ -164,7 +164,8 @@ class IntakeQueue:
     def release(self, message: QueueMessage, visibility_timeout: int) -> None:
         """Make a received message visible again after ``visibility_timeout`` seconds (a failed invocation)."""
         with _calls(self.name):
-            self.queue.update_message(message, visibility_timeout=visibility_timeout)
+            # by id and pop receipt: the visibility alone changes, the content stays as it is
+            self.queue.update_message(message.id, pop_receipt=message.pop_receipt, visibility_timeout=visibility_timeout)
 
     def delete(self, message: QueueMessage) -> None:
         with _calls(self.name):

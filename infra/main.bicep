@@ -279,6 +279,7 @@ output AZURE_FUNCTION_APP_NAME string = api.outputs.name
 output SERVICE_API_NAME string = api.outputs.name
 output EVIDENCE_GATE_BASE_URL string = 'https://${api.outputs.defaultHostName}'
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
 output AZURE_SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
 output EVIDENCE_GATE_TOPIC string = serviceBus.outputs.topicName

@@ -88,6 +88,7 @@ bench: setup
 	$(PY) -m bench.throughput
 	$(PY) -m bench.reconcile_scale
 	$(PY) -m bench.state_store
+	$(PY) -m bench.intake_cost
 	$(PY) -m bench.databricks_cold_start
 	$(PY) -m bench.azureml_cold_start
 

@@ -24,6 +24,7 @@ from handlers import (
     azureml_events,
     databricks_jobs_webhook,
     databricks_registry_webhook,
+    intake_queue,
     mlflow_webhook,
     notify_teams,
     reconcile,
@@ -35,7 +36,8 @@ from shared.state import log_configuration
 def build_app(services: Callable[[], Services]) -> func.FunctionApp:
     """The function app, every function checking with ``services()``."""
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-    for source in (azureml_events, mlflow_webhook, databricks_registry_webhook, databricks_jobs_webhook, reconcile):
+    for source in (azureml_events, mlflow_webhook, databricks_registry_webhook, databricks_jobs_webhook, reconcile,
+                   intake_queue):
         app.register_functions(source.blueprint(services))
     app.register_functions(notify_teams.bp)  # posts the cards of Service Bus messages: needs no services
     return app

@@ -4,7 +4,10 @@
 (:mod:`shared.errors`): 401 signature/credentials, 400 malformed (JSON error body), 503 with
 ``Retry-After`` for everything the sender should retry (registry unavailable, version not ready,
 Service Bus or state store down, a setting missing); 200 checked, skipped or ignored (with the
-reason). Never a 500 for bad input. Imports of the engine stay lazy: ``import function_app`` must be cheap.
+reason). Never a 500 for bad input. With the intake queue configured (``EVIDENCE_GATE_INTAKE``,
+:mod:`shared.intake`) a verified delivery is queued and answered 202 ``accepted`` instead of
+being checked in the request; a failure to queue it is 503 with ``Retry-After``. Imports of the
+engine stay lazy: ``import function_app`` must be cheap.
 
 Each HTTP handler module exposes ``blueprint(services)``: ``services()`` gives the app's
 :class:`~shared.services.Services` (built on the first delivery by ``function_app.py``, or made by
@@ -58,10 +61,14 @@ def answer(req: func.HttpRequest, name: str, receive: Callable[[Mapping[str, str
     except EvidenceGateError as exc:
         return refusal(name, "delivery", exc)
 
-    from shared import pipeline
+    from shared import intake, pipeline
 
     try:
-        outcome = pipeline.process(event, services())
+        svc = services()
+        if intake.offer(event, svc.intake):  # durable intake: queued, answered 202 (docs/deploy.md "Durable intake")
+            logger.info("%s: %s: accepted", name, event.describe(), extra={"event_id": event.event_id})
+            return json_response(202, {"event_id": event.event_id, "event_type": event.event_type, "status": "accepted"})
+        outcome = pipeline.process(event, svc)
     except EvidenceGateError as exc:
         return refusal(name, event.describe(), exc)
     logger.info("%s: %s: %s", name, event.describe(), outcome.status,

@@ -7,7 +7,9 @@ JOB-001; ModelDeployed -> DEP-001 for every ``name:version`` in ``ModelIds``.
 An error the sender should retry (``retry`` in :mod:`shared.errors`: registry unavailable,
 version not ready, Service Bus or state store down, a missing setting) raises, so Event Grid
 redelivers; any other (poison input, a refused name) is logged and the function returns normally,
-so the event is completed and not redelivered.
+so the event is completed and not redelivered. With the intake queue configured
+(:mod:`shared.intake`) the parsed event is queued instead of checked here; a failure to queue it
+raises, so Event Grid redelivers.
 """
 
 from __future__ import annotations
@@ -45,10 +47,14 @@ def handle(event: func.EventGridEvent, services: Callable[[], Services]) -> None
     except BadInput as exc:
         logger.error("azureml_events: poison event %s dropped: %s", event_id, exc, extra={"event_id": event_id})
         return
-    from shared import pipeline
+    from shared import intake, pipeline
 
     try:
-        outcome = pipeline.process(parsed, services())
+        svc = services()
+        if intake.offer(parsed, svc.intake):  # durable intake (docs/deploy.md "Durable intake")
+            logger.info("azureml_events: %s: accepted", parsed.describe(), extra={"event_id": event_id})
+            return
+        outcome = pipeline.process(parsed, svc)
     except EvidenceGateError as exc:
         if exc.retry:
             logger.warning("azureml_events: %s: %s (Event Grid will redeliver)", parsed.describe(), exc,

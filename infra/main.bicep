@@ -95,6 +95,8 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 var deadLetterContainerName = 'eventgrid-deadletter'
 // Evidence Gate's shared state (EVIDENCE_GATE_STATE_TABLE, docs/state.md).
 var stateTableName = 'evidencegate'
+// The durable intake queue and its poison queue (EVIDENCE_GATE_INTAKE_QUEUE, docs/deploy.md).
+var intakeQueueName = 'evidence-gate-intake'
 
 // /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{name}
 var workspaceIdParts = split(azureMlWorkspaceId, '/')
@@ -131,6 +133,10 @@ module storage 'core/storage/storage-account.bicep' = {
     ]
     tables: [
       stateTableName
+    ]
+    queues: [
+      intakeQueueName
+      '${intakeQueueName}-poison'
     ]
   }
 }
@@ -176,6 +182,7 @@ module rbac 'app/rbac.bicep' = {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
     stateTableName: stateTableName
+    intakeQueueName: intakeQueueName
     serviceBusNamespaceName: serviceBus.outputs.name
     topicName: serviceBus.outputs.topicName
     teamsSubscriptionName: serviceBus.outputs.teamsSubscriptionName
@@ -210,6 +217,7 @@ module api 'app/api.bicep' = {
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     stateTableName: stateTableName
+    intakeQueueName: intakeQueueName
     deploymentContainerName: deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     keyVaultUri: keyVault.outputs.uri
@@ -271,6 +279,7 @@ output AZURE_FUNCTION_APP_NAME string = api.outputs.name
 output SERVICE_API_NAME string = api.outputs.name
 output EVIDENCE_GATE_BASE_URL string = 'https://${api.outputs.defaultHostName}'
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
 output AZURE_SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
 output EVIDENCE_GATE_TOPIC string = serviceBus.outputs.topicName

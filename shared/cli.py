@@ -153,8 +153,6 @@ class _progress:
 
 
 def _serve(args) -> int:
-    import signal
-
     from shared.serve import LocalHost
 
     if not 0 <= args.port <= 65535:
@@ -163,6 +161,13 @@ def _serve(args) -> int:
         host = LocalHost(args.host, args.port, background=not args.no_timer, notify_interval=max(1.0, args.notify_interval))
     except OSError as exc:
         raise BadInput(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    return serve_until_stopped(host)
+
+
+def serve_until_stopped(host) -> int:
+    """Run a :class:`~shared.serve.LocalHost` until Ctrl+C or SIGTERM (``evidence-gate serve``)."""
+    import signal
+
     logging.getLogger("evidence_gate").setLevel(logging.INFO)
 
     def stop(signum, frame):

@@ -112,6 +112,8 @@ class VersionNotReady(RegistryUnavailable):
         self.reason = reason
         self.retry_after = None
         self.status = None
+        self.run_id = run_id
+        self.wait_minutes = wait_minutes
 
 
 class PublishError(TransientError):
@@ -150,6 +152,29 @@ class StateStoreUnavailable(TransientError):
         self.status = status
         self.retry_after = retry_after
         super().__init__(f"the state store is unavailable ({reason}); retry later")
+
+
+class IntakeUnavailable(TransientError):
+    """The intake queue (Azure Storage queue, ``EVIDENCE_GATE_INTAKE``) could not take a message:
+    unreachable, timed out, throttled or 5xx. The delivery was not accepted: the sender retries
+    (HTTP 503 with ``Retry-After``, Event Grid redelivery). ``reason`` never carries a key or SAS."""
+
+    code = "intake_unavailable"
+    telemetry_kind = "intake_unavailable"
+
+    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None):
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(f"the intake queue is unavailable ({reason}); retry later")
+
+
+class EventInProgress(TransientError):
+    """Another instance is checking the same event right now (it holds the event's lease in the
+    state store): check again later, when its report can be reused. Internal to the intake."""
+
+    code = "in_progress"
+    telemetry_kind = "in_progress"
 
 
 # -- configuration: the operator has to act; the sender retries meanwhile ----------------------

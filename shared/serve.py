@@ -13,7 +13,9 @@ against ``func start``:
   (answered ``{"validationResponse": code}``);
 - timer functions on their schedule (6-field NCRONTAB with ``*``, ``*/N``, lists and ranges in
   the second/minute/hour fields, or an ``hh:mm:ss`` interval), in a background thread;
-- the Teams notifier over the local store once a minute when ``TEAMS_WEBHOOK_URL`` is set.
+- the Teams notifier over the local store once a minute when ``TEAMS_WEBHOOK_URL`` is set;
+- queue-trigger functions (the intake) polled like the Functions host when ``EVIDENCE_GATE_INTAKE``
+  is configured (:mod:`shared.intake.poller`), also with ``--no-timer``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 from wsgiref.util import request_uri
@@ -80,6 +83,7 @@ class FunctionHost:
                      for f in self.functions.values() if f.trigger["type"] == "httpTrigger"}
         self.eventgrid = {f.name: f for f in self.functions.values() if f.trigger["type"] == "eventGridTrigger"}
         self.timers = {f.name: f for f in self.functions.values() if f.trigger["type"] == "timerTrigger"}
+        self.queues = {f.name: f for f in self.functions.values() if f.trigger["type"] == "queueTrigger"}
 
     # -- WSGI --------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
@@ -328,6 +332,10 @@ class LocalHost:
             registered = function_app.build_app(services).get_functions()
         self.wsgi = FunctionHost(registered)
         self.background = Background(self.wsgi, services, notify_interval=notify_interval) if background else None
+        from shared.intake.poller import QueueHost
+
+        self.queue_host = QueueHost(self.wsgi.queues.values(), Path(__file__).resolve().parents[1] / "host.json",
+                                    services)
         self.server = create_server(self.wsgi, host=host, port=port, threads=threads,
                                     max_request_body_size=READ_LIMIT_BYTES, ident="evidence-gate")
         self.host = host
@@ -349,10 +357,12 @@ class LocalHost:
             yield f"  {name:<30} timer '{schedule.text}' (next {when})" + ("" if self.background else " [off]")
         teams = f"every {self.background.notify_interval if self.background else NOTIFY_INTERVAL_SECONDS:g} s from the local store" if settings.get("TEAMS_WEBHOOK_URL") else "off (TEAMS_WEBHOOK_URL not set)"
         yield f"  {'teams notifier':<30} {teams}"
+        yield from self.queue_host.routes()
 
     def start_background(self) -> LocalHost:
         if self.background:
             self.background.start()
+        self.queue_host.start()
         return self
 
     def run(self) -> None:
@@ -364,6 +374,7 @@ class LocalHost:
         return thread
 
     def close(self) -> None:
+        self.queue_host.shutdown()
         if self.background:
             self.background.shutdown()
         try:

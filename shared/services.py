@@ -4,6 +4,8 @@ are given, instead of each looking up module-level caches.
 - ``engine``: the policy, the state store (``engine.store``), the registry-client factory
   (``engine.client_factory``) and the clock (``engine.clock``);
 - ``publisher``: the Service Bus topic publisher, or None (reports go to the state store only);
+- ``intake``: the durable intake queue (:mod:`shared.intake`) when ``EVIDENCE_GATE_INTAKE`` is
+  configured, else None (deliveries are checked synchronously);
 - which registry each event source's events are checked against: MLflow webhooks
   ``mlflow_registry`` (``MLFLOW_TRACKING_URI``), Databricks registry webhooks and job notifications
   ``databricks_registry`` / ``databricks_jobs_registry`` (the ``databricks`` tracking URI), Azure ML
@@ -30,6 +32,7 @@ from shared.sources.azureml import WorkspaceTrackingUris
 if TYPE_CHECKING:  # the engine imports the registry backends: not at ``import function_app``
     from shared.engine import Engine
     from shared.evidence.registry import RegistryClient
+    from shared.intake.queue import IntakeQueue
     from shared.sinks.servicebus import ServiceBusPublisher
     from shared.state import StateStore
 
@@ -44,14 +47,16 @@ class Services:
     databricks_registry: str = DATABRICKS
     databricks_jobs_registry: str = DATABRICKS
     azureml_tracking_uri: Callable[[str], str] = field(default_factory=WorkspaceTrackingUris)
+    intake: IntakeQueue | None = None
 
     @classmethod
     def from_settings(cls) -> Services:
         """The services the settings describe: the policy of ``EVIDENCE_GATE_POLICY`` /
         ``EVIDENCE_GATE_WAIVERS``, the state store of :func:`shared.state.open_state` (which refuses
         in an Azure Functions host without a shared store: ConfigurationError), the Service Bus
-        publisher when its namespace is set, Azure Monitor when configured."""
-        from shared import telemetry
+        publisher when its namespace is set, the intake queue when its connection is set, Azure
+        Monitor when configured."""
+        from shared import intake, telemetry
         from shared.engine import Engine
         from shared.policy import load_policy
         from shared.sinks import servicebus
@@ -61,7 +66,8 @@ class Services:
         policy = load_policy(settings.get("EVIDENCE_GATE_POLICY"), settings.get("EVIDENCE_GATE_WAIVERS"))
         return cls(engine=Engine(policy, open_state()), publisher=servicebus.from_settings(),
                    mlflow_registry=settings.get("MLFLOW_TRACKING_URI"),
-                   azureml_tracking_uri=WorkspaceTrackingUris(settings.get("EVIDENCE_GATE_AZUREML_REGION")))
+                   azureml_tracking_uri=WorkspaceTrackingUris(settings.get("EVIDENCE_GATE_AZUREML_REGION")),
+                   intake=_intake_queue() if intake.configured() else None)
 
     @property
     def store(self) -> StateStore | None:
@@ -105,3 +111,9 @@ class Once:
             if self._built is None:
                 self._built = self._build()
             return self._built
+
+
+def _intake_queue() -> IntakeQueue | None:
+    from shared.intake.queue import IntakeQueue  # azure-storage-queue: only with the intake configured
+
+    return IntakeQueue.from_settings()

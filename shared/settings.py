@@ -22,6 +22,9 @@ class Setting:
 SERVICEBUS_CONNECTION = "EVIDENCE_GATE_SERVICEBUS"
 """Name of the identity-based Service Bus connection (Functions convention: ``<name>__fullyQualifiedNamespace``)."""
 
+INTAKE_CONNECTION = "EVIDENCE_GATE_INTAKE"
+"""Name of the intake queue connection (Functions convention: a connection string, or ``<name>__queueServiceUri``)."""
+
 STATE_CONNECTION = "EVIDENCE_GATE_STATE"
 """Name of the state-store connection (Functions convention: a connection string, or ``<name>__tableServiceUri``)."""
 
@@ -42,6 +45,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(f"{STATE_CONNECTION}__credential", "`managedidentity` in Azure (Functions identity-based connection convention)."),
     Setting(f"{STATE_CONNECTION}__clientId", "Client id of the user-assigned managed identity used for the state store."),
     Setting("EVIDENCE_GATE_STATE_TABLE", "Table of the shared state store.", default="evidencegate"),
+    Setting(INTAKE_CONNECTION, "Intake queue as an Azure Storage connection string (Azurite, or an account key); prefer the identity-based `EVIDENCE_GATE_INTAKE__queueServiceUri` in Azure. Unset (with no `__queueServiceUri`): deliveries are checked synchronously.", secret=True),
+    Setting(f"{INTAKE_CONNECTION}__queueServiceUri", "Queue service URI of the intake queue (`https://<account>.queue.core.windows.net`, identity-based connection): deliveries are queued and answered 202."),
+    Setting(f"{INTAKE_CONNECTION}__credential", "`managedidentity` in Azure (Functions identity-based connection convention)."),
+    Setting(f"{INTAKE_CONNECTION}__clientId", "Client id of the user-assigned managed identity used for the intake queue."),
+    Setting("EVIDENCE_GATE_INTAKE_QUEUE", "Intake queue name; its poison queue is `<name>-poison`.", default="evidence-gate-intake"),
+    Setting("EVIDENCE_GATE_INTAKE_MAX_AGE_MINUTES", "How long a delivery that keeps failing with a retryable error is retried before it is dead-lettered (minutes).", default="60"),
+    Setting("EVIDENCE_GATE_INTAKE_NOT_READY_SECONDS", "First re-check of a version whose source run is still running (seconds; later re-checks wait as long as the version has already waited, up to 10 min).", default="60"),
+    Setting("EVIDENCE_GATE_INTAKE_VISIBILITY_SECONDS", "`evidence-gate serve` only: how long a received intake message stays invisible to other instances while it is checked (seconds).", default="300"),
     Setting("EVIDENCE_GATE_REGISTRIES", "Comma-separated registries the reconcile timer sweeps; defaults to MLFLOW_TRACKING_URI."),
     Setting("EVIDENCE_GATE_CHECK_DEADLINE_SECONDS", "Deadline of one event-driven or CLI check, across every registry request and retry (seconds).", default="30"),
     Setting("EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS", "Deadline of each check of a reconcile sweep (seconds).", default="120"),

@@ -16,6 +16,8 @@ param identityClientId string
 param storageAccountName string
 @description('The shared state table on the storage account (EVIDENCE_GATE_STATE_TABLE).')
 param stateTableName string = 'evidencegate'
+@description('The durable intake queue on the storage account (EVIDENCE_GATE_INTAKE_QUEUE); its poison queue is <name>-poison.')
+param intakeQueueName string = 'evidence-gate-intake'
 param deploymentContainerName string
 param applicationInsightsConnectionString string
 param keyVaultUri string
@@ -104,6 +106,16 @@ var appSettings = {
   EVIDENCE_GATE_STATE__credential: 'managedidentity'
   EVIDENCE_GATE_STATE__clientId: identityClientId
   EVIDENCE_GATE_STATE_TABLE: stateTableName
+
+  // Durable intake: webhooks and Event Grid queue the parsed event (answered 202) and the queue
+  // trigger `intake` checks it, through the identity-based connection EVIDENCE_GATE_INTAKE
+  // (docs/deploy.md "Durable intake").
+  EVIDENCE_GATE_INTAKE__queueServiceUri: stg.properties.primaryEndpoints.queue
+  EVIDENCE_GATE_INTAKE__credential: 'managedidentity'
+  EVIDENCE_GATE_INTAKE__clientId: identityClientId
+  EVIDENCE_GATE_INTAKE_QUEUE: intakeQueueName
+  EVIDENCE_GATE_INTAKE_MAX_AGE_MINUTES: '60'
+  EVIDENCE_GATE_INTAKE_NOT_READY_SECONDS: '60'
 
   // Telemetry (Entra-authenticated ingestion) and the reports query.
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString

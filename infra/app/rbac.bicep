@@ -4,6 +4,8 @@ param principalId string
 param storageAccountName string
 @description('The shared state table (EVIDENCE_GATE_STATE_TABLE) on the storage account.')
 param stateTableName string
+@description('The durable intake queue (EVIDENCE_GATE_INTAKE_QUEUE); its poison queue is <name>-poison.')
+param intakeQueueName string
 param serviceBusNamespaceName string
 param topicName string
 param teamsSubscriptionName string
@@ -24,6 +26,9 @@ param deployerPrincipalType string = 'User'
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  storageQueueDataReader: '19e7f393-937e-4f77-808e-94535e297925'
+  storageQueueDataMessageProcessor: '8a0f0c08-91a1-4084-bc3d-661d67233fed'
+  storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   serviceBusDataReceiver: '4f6d3b08-988c-4ac9-8a1d-ebf54d4f8de2'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
@@ -64,8 +69,7 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' exis
 
 // Host storage (blob leases, timer schedule state), the Flex deployment package and the
 // Event Grid dead-letter container: the Functions host needs Blob Data Owner on AzureWebJobsStorage.
-// No queue role: none of Evidence Gate's triggers (HTTP, Event Grid, Service Bus, timer) uses
-// storage queues.
+// The intake queue's roles are below, scoped to the two queues.
 resource storageBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, principalId, roles.storageBlobDataOwner)
   scope: storage
@@ -93,6 +97,67 @@ resource stateTableData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: stateTable
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource intakeQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: queueService
+  name: intakeQueueName
+}
+
+resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: queueService
+  name: '${intakeQueueName}-poison'
+}
+
+// The queue trigger `intake` (identity-based connection EVIDENCE_GATE_INTAKE) needs Storage Queue
+// Data Reader and Storage Queue Data Message Processor on its queue (Functions docs, "Grant
+// permission to the identity" of the Queue storage bindings); Evidence Gate itself adds messages
+// (a 202 delivery, a scheduled re-check) with Message Sender. Not Storage Queue Data Contributor:
+// the queues are created here, nothing creates or deletes queues at run time.
+resource intakeReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(intakeQueue.id, principalId, roles.storageQueueDataReader)
+  scope: intakeQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataReader)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource intakeProcessor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(intakeQueue.id, principalId, roles.storageQueueDataMessageProcessor)
+  scope: intakeQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageProcessor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource intakeSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(intakeQueue.id, principalId, roles.storageQueueDataMessageSender)
+  scope: intakeQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Dead letters: Evidence Gate's own (with their reason) and the host's after maxDequeueCount.
+resource poisonSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(poisonQueue.id, principalId, roles.storageQueueDataMessageSender)
+  scope: poisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }

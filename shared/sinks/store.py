@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS pending (
     body TEXT NOT NULL,
     PRIMARY KEY (registry, item_key)
 );
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until_ms INTEGER NOT NULL
+);
 """
 
 
@@ -212,3 +217,14 @@ class ReportStore:
 
     def clear_pending(self, registry: str, key: str) -> None:
         self._conn().execute("DELETE FROM pending WHERE registry = ? AND item_key = ?", (registry, key))
+
+    # -- leases (the intake) -------------------------------------------------------------------
+    def claim(self, name: str, owner: str, until_ms: int, now_ms: int) -> bool:
+        cur = self._conn().execute(
+            "INSERT INTO leases (name, owner, until_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+            " owner = excluded.owner, until_ms = excluded.until_ms WHERE leases.until_ms <= ? OR leases.owner = excluded.owner",
+            (name, owner, int(until_ms), int(now_ms)))
+        return cur.rowcount == 1
+
+    def release(self, name: str, owner: str) -> None:
+        self._conn().execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))

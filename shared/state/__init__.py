@@ -90,6 +90,14 @@ class StateStore(Protocol):
 
     def clear_pending(self, registry: str, key: str) -> None: ...
 
+    # -- leases (the intake: one instance checks an event at a time) ---------------------------
+    def claim(self, name: str, owner: str, until_ms: int, now_ms: int) -> bool:
+        """Take the lease ``name`` for ``owner`` until ``until_ms``: True unless another owner holds
+        it past ``now_ms``. Atomic across every instance sharing the store."""
+
+    def release(self, name: str, owner: str) -> None:
+        """Give the lease up (only ``owner``'s; an expired or taken-over lease is left alone)."""
+
 
 def in_functions_host() -> bool:
     """Running inside an Azure Functions host in Azure (not Core Tools on a laptop). These are the

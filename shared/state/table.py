@@ -407,6 +407,40 @@ class TableStateStore:
                 if exc.error_code == TableErrorCode.TABLE_NOT_FOUND:
                     raise
 
+    # -- leases (the intake): one entity per lease, taken over with its ETag ------------------------
+    def claim(self, name: str, owner: str, until_ms: int, now_ms: int) -> bool:
+        pk, rk = key("l", name), "lease"
+        entity = {"PartitionKey": pk, "RowKey": rk, "owner": owner, "until_ms": EntityProperty(int(until_ms), EdmType.INT64)}
+        with _calls():
+            try:
+                self.table.create_entity(entity)
+                return True
+            except ResourceExistsError:
+                pass
+        held = self._get(pk, rk)
+        if held is None:  # released meanwhile: the next attempt takes it
+            return False
+        if held["owner"] != owner and _int(held["until_ms"]) > now_ms:
+            return False
+        with _calls():
+            try:
+                self.table.update_entity(entity, mode=UpdateMode.REPLACE, etag=held.metadata["etag"],
+                                         match_condition=MatchConditions.IfNotModified)
+                return True
+            except (ResourceModifiedError, ResourceNotFoundError):
+                return False  # another instance took it (or released it) first
+
+    def release(self, name: str, owner: str) -> None:
+        pk, rk = key("l", name), "lease"
+        held = self._get(pk, rk)
+        if held is None or held["owner"] != owner:
+            return
+        with _calls():
+            try:
+                self.table.delete_entity(pk, rk, etag=held.metadata["etag"], match_condition=MatchConditions.IfNotModified)
+            except (ResourceModifiedError, ResourceNotFoundError):
+                pass  # taken over or gone: not ours to delete
+
 
 def _unkey(text: str) -> str:
     return unquote(text)

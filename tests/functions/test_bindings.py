@@ -29,7 +29,13 @@ def trigger(bindings, name):
 
 def test_exactly_the_functions_of_the_design(bindings):
     assert sorted(bindings) == ["azureml_events", "databricks_jobs_webhook", "databricks_registry_webhook",
-                                "mlflow_webhook", "notify_teams", "reconcile"]
+                                "intake", "mlflow_webhook", "notify_teams", "reconcile"]
+
+
+def test_intake_is_a_queue_trigger_on_the_intake_connection(bindings):
+    assert trigger(bindings, "intake") == {"direction": "IN", "type": "queueTrigger", "name": "message",
+                                           "queueName": "%EVIDENCE_GATE_INTAKE_QUEUE%", "connection": "EVIDENCE_GATE_INTAKE"}
+    assert settings.get("EVIDENCE_GATE_INTAKE_QUEUE") == "evidence-gate-intake"
 
 
 @pytest.mark.parametrize("name,route", [("mlflow_webhook", "webhooks/mlflow"),
@@ -63,6 +69,6 @@ def test_notify_teams_is_registered_with_its_service_bus_binding(bindings):
 
 def test_importing_the_app_is_cheap():
     code = ("import sys, function_app; heavy = [m for m in sys.modules if m.split('.')[0] in "
-            "('mlflow', 'shared.engine') or m.startswith(('azure.monitor', 'shared.engine', 'waitress'))]; print(heavy)")
+            "('mlflow', 'shared.engine') or m.startswith(('azure.monitor', 'azure.storage', 'shared.engine', 'waitress'))]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

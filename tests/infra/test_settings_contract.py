@@ -23,6 +23,14 @@ NOT_IN_AZURE = {
         "A storage connection string (account key) for Azurite or a developer; in Azure the state store "
         "connects with the managed identity (EVIDENCE_GATE_STATE__tableServiceUri) and shared keys are disabled."
     ),
+    "EVIDENCE_GATE_INTAKE": (
+        "A storage connection string (account key) for Azurite or a developer; in Azure the intake queue "
+        "connects with the managed identity (EVIDENCE_GATE_INTAKE__queueServiceUri) and shared keys are disabled."
+    ),
+    "EVIDENCE_GATE_INTAKE_VISIBILITY_SECONDS": (
+        "Read by `evidence-gate serve` only, which polls the queue itself; in Azure the Functions host keeps "
+        "a message invisible while its invocation runs (host.json extensions.queues)."
+    ),
     "AZURE_STORAGE_CONNECTION_STRING": (
         "A storage account key for artifacts; in Azure the Function App's managed identity reads the "
         "artifact storage accounts (Storage Blob Data Reader), so no key is deployed."
@@ -102,6 +110,22 @@ def test_state_store_identity_based_connection():
     uri = json.dumps(values[f"{prefix}__tableServiceUri"])
     assert '"operand_1": "stg"' in uri and '"table"' in uri, uri  # stg.properties.primaryEndpoints.table
     assert values["EVIDENCE_GATE_STATE_TABLE"] == "stateTableName"
+
+
+def test_intake_identity_based_connection():
+    values = app_settings()
+    prefix = settings.INTAKE_CONNECTION
+    assert prefix == "EVIDENCE_GATE_INTAKE"
+    assert values[f"{prefix}__credential"] == "managedidentity"
+    assert values[f"{prefix}__clientId"] == "identityClientId"
+    uri = json.dumps(values[f"{prefix}__queueServiceUri"])
+    assert '"operand_1": "stg"' in uri and '"queue"' in uri, uri  # stg.properties.primaryEndpoints.queue
+    assert values["EVIDENCE_GATE_INTAKE_QUEUE"] == "intakeQueueName"
+    table = {s.name: s.default for s in SETTINGS}
+    assert tree("infra/app/api.bicep")["parameters"]["intakeQueueName"]["default"] == table["EVIDENCE_GATE_INTAKE_QUEUE"]
+    assert tree("infra/main.bicep")["variables"]["intakeQueueName"]["value"] == table["EVIDENCE_GATE_INTAKE_QUEUE"]
+    for name in ("EVIDENCE_GATE_INTAKE_MAX_AGE_MINUTES", "EVIDENCE_GATE_INTAKE_NOT_READY_SECONDS"):
+        assert values[name] == table[name]
 
 
 def test_template_defaults_match_the_table():

@@ -24,6 +24,9 @@ ROLE = {
     "reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
     "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    "storageQueueDataReader": "19e7f393-937e-4f77-808e-94535e297925",
+    "storageQueueDataMessageProcessor": "8a0f0c08-91a1-4084-bc3d-661d67233fed",
+    "storageQueueDataMessageSender": "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a",
     "serviceBusDataSender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
     "serviceBusDataReceiver": "4f6d3b08-988c-4ac9-8a1d-ebf54d4f8de2",
     "keyVaultSecretsUser": "4633458b-17de-408a-b874-0445c86b69e6",
@@ -162,6 +165,12 @@ def test_host_json():
     assert host["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
     hours, minutes, seconds = (int(x) for x in host["functionTimeout"].split(":"))
     assert 0 < hours * 3600 + minutes * 60 + seconds <= 30 * 60
+    queues = host["extensions"]["queues"]  # the intake trigger (docs/deploy.md "Durable intake")
+    assert queues["messageEncoding"] == "base64"  # what shared/intake/queue.py writes
+    assert queues["maxDequeueCount"] >= 1
+    # a re-check made visible after its backoff (at most 30 s) is polled within a minute of the outage's end
+    hours, minutes, seconds = (int(x) for x in queues["maxPollingInterval"].split(":"))
+    assert hours * 3600 + minutes * 60 + seconds <= 10
 
 
 def test_monitoring_is_workspace_based_with_entra_auth():
@@ -256,6 +265,10 @@ def test_role_assignments_are_least_privilege():
     assert scopes["secretsUser"] == "vault"
     assert scopes["metricsPublisher"] == "applicationInsights"
     assert scopes["stateTableData"] == "stateTable"  # the state table only, not the account's tables
+    # the intake queue and its poison queue only; no Storage Queue Data Contributor
+    assert {n: scopes[n] for n in ("intakeReader", "intakeProcessor", "intakeSender", "poisonSender")} == {
+        "intakeReader": "intakeQueue", "intakeProcessor": "intakeQueue", "intakeSender": "intakeQueue",
+        "poisonSender": "poisonQueue"}
     workspace = tree("infra/app/azureml-workspace.bicep")["resources"]["workspaceReader"]["config"]
     assert workspace["scope"] == "workspace"
 

@@ -229,3 +229,32 @@ def test_pending_checks_are_due_in_order_replaced_and_cleared(state):
     state.clear_pending(registry, "never-there")  # nothing to clear: no error
     assert state.get_pending(registry, "m\x1f2\x1fchampion") is None
     assert [k for k, _ in state.due_pending(registry, 10_000)] == ["m\x1f1\x1f", "m/x#?\x1f3\x1f"]
+
+
+def test_a_lease_is_held_until_it_expires_or_is_released(state):
+    assert state.claim("intake|mlflow|created|ev-1", "a", until_ms=2_000, now_ms=1_000) is True
+    assert state.claim("intake|mlflow|created|ev-1", "b", until_ms=3_000, now_ms=1_500) is False  # held by a
+    assert state.claim("intake|mlflow|created|ev-1", "a", until_ms=3_000, now_ms=1_500) is True  # a renews
+    assert state.claim("intake|mlflow|created|ev-2", "b", until_ms=3_000, now_ms=1_500) is True  # another event
+    state.release("intake|mlflow|created|ev-1", "b")  # not b's: left alone
+    assert state.claim("intake|mlflow|created|ev-1", "b", until_ms=4_000, now_ms=2_000) is False
+    assert state.claim("intake|mlflow|created|ev-1", "b", until_ms=5_000, now_ms=3_000) is True  # a's expired
+    state.release("intake|mlflow|created|ev-1", "b")
+    assert state.claim("intake|mlflow|created|ev-1", "c", until_ms=6_000, now_ms=3_100) is True
+
+
+def test_one_of_many_concurrent_claimants_gets_the_lease(state):
+    won: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def claim(owner: str) -> None:
+        barrier.wait()
+        if state.claim("intake|race", owner, until_ms=10_000, now_ms=1_000):
+            won.append(owner)
+
+    threads = [threading.Thread(target=claim, args=(f"o{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1, won

@@ -1,6 +1,7 @@
 // Storage for the Functions host (AzureWebJobsStorage, identity-based), the Flex Consumption
-// deployment package, the Event Grid dead-letter container and Evidence Gate's shared state table
-// (EVIDENCE_GATE_STATE, docs/state.md). Shared-key access is disabled:
+// deployment package, the Event Grid dead-letter container, Evidence Gate's shared state table
+// (EVIDENCE_GATE_STATE, docs/state.md) and its intake queue with the poison queue
+// (EVIDENCE_GATE_INTAKE, docs/deploy.md "Durable intake"). Shared-key access is disabled:
 // every client authenticates with Entra ID.
 @minLength(3)
 @maxLength(24)
@@ -14,6 +15,9 @@ param containers array = []
 
 @description('Tables to create.')
 param tables array = []
+
+@description('Queues to create.')
+param queues array = []
 
 @allowed([
   'Standard_LRS'
@@ -99,7 +103,18 @@ resource storageTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2
   name: table
 }]
 
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource storageQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queue in queues: {
+  parent: queueService
+  name: queue
+}]
+
 output id string = storage.id
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output tableEndpoint string = storage.properties.primaryEndpoints.table
+output queueEndpoint string = storage.properties.primaryEndpoints.queue

@@ -48,22 +48,8 @@ def fresh(code: str, *args: str, env: dict) -> tuple[float, str]:
     return time.perf_counter() - start, out.strip().splitlines()[-1] if out.strip() else ""
 
 
-def certificates(folder: str) -> tuple[str, str, str]:
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    paths = tuple(os.path.join(folder, n) for n in ("ca.pem", "server.pem", "server.key"))
-    ca.cert_pem.write_to_path(paths[0])
-    with open(paths[1], "wb") as fh:
-        for blob in cert.cert_chain_pems:
-            fh.write(blob.bytes())
-    cert.private_key_pem.write_to_path(paths[2])
-    return paths
-
-
 def main(argv=None) -> int:
-    from tests.platforms.azureml.local_azureml import CLOUD, LocalAzureML
+    from tests.platforms.azureml.local_azureml import CLOUD, LocalAzureML, certificates
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import ssl
 import threading
@@ -136,6 +137,22 @@ class Workspace:
     def mlflow_json(self, path: str, **params) -> dict | None:
         status, data, _ = self.mlflow("GET", f"/api/2.0/mlflow/{path}", params=params)
         return json.loads(data) if status == 200 else None
+
+
+def certificates(folder: str) -> tuple[str, str, str]:
+    """(CA bundle, server certificate chain, key) files for 127.0.0.1, made with trustme in
+    ``folder``: the CA bundle is what ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` point at."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    paths = tuple(os.path.join(folder, n) for n in ("ca.pem", "server.pem", "server.key"))
+    ca.cert_pem.write_to_path(paths[0])
+    with open(paths[1], "wb") as fh:
+        for blob in cert.cert_chain_pems:
+            fh.write(blob.bytes())
+    cert.private_key_pem.write_to_path(paths[2])
+    return paths
 
 
 class LocalAzureML:

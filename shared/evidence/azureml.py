@@ -268,8 +268,10 @@ class AzureMLBackend:
             stage = model.stage or "None"
             if stage not in latest or int(model.version) > int(latest[stage]):
                 latest[stage] = str(model.version)
-        newest = max(versions, key=lambda m: int(m.version))
-        return RegisteredModelEvidence(name=name, description=newest.description or None, tags=dict(newest.tags or {}),
+        # the model's own tags and description (a version's are the version's): the workspace's MLflow
+        # registry API, which Azure ML serves for the workspace's models (get_registered_model)
+        model = self._mlflow(deadline, f"get model {name}", lambda t: t.get_registered_model(name, deadline=deadline))
+        return RegisteredModelEvidence(name=name, description=model.description, tags=dict(model.tags),
                                        latest_versions=latest)
 
     def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int, *,

@@ -93,6 +93,8 @@ bench: setup
 
 # The end-to-end demo (local MLflow server, evidence-gate serve, Teams endpoint, five model versions).
 # `make demo PLATFORM=databricks-uc`: the same versions in Unity Catalog on the local Databricks workspace.
+# `make demo PLATFORM=azureml`: the same versions as model assets of a workspace on the local Azure ML (TLS,
+# managed identity, azure-ai-ml), registrations as Event Grid events, promotions as stage changes found by reconcile.
 PLATFORM ?= mlflow
 demo: setup setup-browser setup-render
 	$(PY) -m demo --platform $(PLATFORM)

@@ -90,6 +90,7 @@ bench: setup
 	$(PY) -m bench.state_store
 	$(PY) -m bench.databricks_cold_start
 	$(PY) -m bench.azureml_cold_start
+	$(PY) -m bench.azureml_quiet_sweep
 
 # The end-to-end demo (local MLflow server, evidence-gate serve, Teams endpoint, five model versions).
 # `make demo PLATFORM=databricks-uc`: the same versions in Unity Catalog on the local Databricks workspace.

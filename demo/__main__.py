@@ -29,8 +29,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from demo.stack import MlflowServer, ServeProcess, Stack, TeamsInbox
+
+if TYPE_CHECKING:
+    from demo.azureml import DemoWorkspace
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
@@ -149,7 +153,7 @@ def unity_catalog(stack: Stack, server: MlflowServer, store_path: Path) -> list[
 
 
 # -- an Azure ML workspace on the local Azure ML ---------------------------------------------------
-def azure_ml(workspace, eventgrid_url: str, server: MlflowServer, store_path: Path) -> list[Scenario]:
+def azure_ml(workspace: DemoWorkspace, eventgrid_url: str, server: MlflowServer, store_path: Path) -> list[Scenario]:
     from shared.engine import Engine
     from shared.policy import load_policy
     from shared.reconcile import reconcile_registry

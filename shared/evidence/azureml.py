@@ -148,8 +148,9 @@ def cloud_arguments() -> dict:
     a cloud that is not built in is described by ``ARM_CLOUD_METADATA_URL`` (ARM's
     ``/metadata/endpoints``), unnamed it is the cloud whose ``resourceManager`` the URL is on
     (azure-ai-ml's ``_get_default_cloud_name``). azure-ai-ml 1.35 fetches that URL again on every
-    look-up (``_get_cloud`` files the fetched endpoints under the wrong key): 8 times for one
-    ``MLClient``. Handing it the endpoints once files them where it looks."""
+    look-up (``_get_cloud`` files the fetched endpoints under the wrong key): five times while
+    building one ``MLClient``. Handing it the endpoints once files them where it looks (the three
+    fetches of ``import azure.ai.ml`` itself, for class defaults, happen before this can run)."""
     key = (os.environ.get("AZUREML_CURRENT_CLOUD") or None, os.environ.get("ARM_CLOUD_METADATA_URL") or None)
     with _CLOUDS_LOCK:
         if key not in _CLOUDS:

@@ -1,6 +1,6 @@
 """What a check costs on Azure ML, counted where it lands (the local Azure ML's request log): the
 first check in a fresh process, as a function's first event, fetches the cloud metadata
-(``ARM_CLOUD_METADATA_URL``) once for its client, not once per azure-ai-ml look-up (eight while
+(``ARM_CLOUD_METADATA_URL``) once for its client, not once per azure-ai-ml look-up (five while
 building one ``MLClient``); then one token and the check's own reads.
 
 ``import azure.ai.ml`` itself fetches the metadata of a cloud that is not built into it (this

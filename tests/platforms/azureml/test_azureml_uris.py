@@ -81,3 +81,19 @@ class NodeInput:
 ])
 def test_job_inputs_that_are_data_become_datasets(value, expected):
     assert azureml.dataset_from_input("training_data", value) == expected
+
+
+@pytest.mark.parametrize("cloud,expected", [(None, {}), ("AzureChinaCloud", {"cloud": "AzureChinaCloud"})])
+def test_a_built_in_cloud_is_handed_to_the_client_without_fetching_anything(cloud, expected, monkeypatch, caplog):
+    """Azure's public and sovereign clouds are built into azure-ai-ml: no ARM metadata is fetched
+    (the metadata URL, if set, points at a closed loopback port: a fetch would log azure-ai-ml's
+    'unable to load cloud metadata' warning)."""
+    monkeypatch.setenv("ARM_CLOUD_METADATA_URL", "https://127.0.0.1:9/metadata/endpoints?api-version=2019-05-01")
+    if cloud is None:
+        monkeypatch.delenv("ARM_CLOUD_METADATA_URL")
+        monkeypatch.delenv("AZUREML_CURRENT_CLOUD", raising=False)
+    else:
+        monkeypatch.setenv("AZUREML_CURRENT_CLOUD", cloud)
+    with caplog.at_level("WARNING"):
+        assert azureml.cloud_arguments() == expected
+    assert "unable to load cloud metadata" not in caplog.text

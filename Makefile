@@ -91,9 +91,12 @@ bench: setup
 	$(PY) -m bench.intake_cost
 	$(PY) -m bench.databricks_cold_start
 	$(PY) -m bench.azureml_cold_start
+	$(PY) -m bench.azureml_quiet_sweep
 
 # The end-to-end demo (local MLflow server, evidence-gate serve, Teams endpoint, five model versions).
 # `make demo PLATFORM=databricks-uc`: the same versions in Unity Catalog on the local Databricks workspace.
+# `make demo PLATFORM=azureml`: the same versions as model assets of a workspace on the local Azure ML (TLS,
+# managed identity, azure-ai-ml), registrations as Event Grid events, promotions as stage changes found by reconcile.
 PLATFORM ?= mlflow
 demo: setup setup-browser setup-render
 	$(PY) -m demo --platform $(PLATFORM)

@@ -242,4 +242,5 @@ def machine() -> str:
 
 
 def header(name: str) -> None:
-    print(f"== {name} ==  machine: {machine()}", flush=True)
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"== {name} ==  machine: {machine()}; load average {load} (1, 5, 15 min)", flush=True)

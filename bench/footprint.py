@@ -4,8 +4,8 @@
   (``python -S`` with ``PYTHONPATH`` = the ``--target`` directory below and the app's code, as the
   Functions host puts ``.python_packages`` on the path: none of the dev venv's extra libraries,
   which MLflow would import when present) imports ``function_app``, loads every
-  registry backend (the REST backend; the MLflow client backend with ``mlflow``, the azureml-mlflow
-  plugin and databricks-sdk), then handles N (default 1,000) signed ``model_version.created``
+  registry backend (the REST backend; the MLflow client backend with ``mlflow``; azure-ai-ml of the
+  Azure ML backend; databricks-sdk), then handles N (default 1,000) signed ``model_version.created``
   deliveries by calling the ``mlflow_webhook`` function itself from a few threads (the Python
   worker runs sync functions in a thread pool), each a real registration check against the local
   MLflow server stored in the SQLite store; a share of extra checks goes through the MLflow client
@@ -46,12 +46,12 @@ import azure.functions as func
 import function_app
 marks.append(("import function_app", rss_mb()))
 
-import mlflow, azureml.mlflow, databricks.sdk  # every registry backend's libraries
+import mlflow, azure.ai.ml, databricks.sdk  # every registry backend's libraries
 from shared.evidence import mlflow_client, rest
 from shared.evidence.registry import RegistryClient
 from shared.report import Trigger
 from shared.sources.signatures import mlflow_signature
-marks.append(("every backend imported (mlflow, azureml-mlflow, databricks-sdk)", rss_mb()))
+marks.append(("every backend imported (mlflow, azure-ai-ml, databricks-sdk)", rss_mb()))
 
 model, secret, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 webhook_versions, client_versions = json.loads(sys.argv[4]), json.loads(sys.argv[5])
@@ -86,7 +86,7 @@ with ThreadPoolExecutor(threads) as pool:
         stored += sum(pool.map(deliver, webhook_versions[start:start + step]))
         marks.append((f"{min(start + step, len(webhook_versions))} webhook checks (REST backend)", rss_mb()))
 
-assert "mlflow" in sys.modules and "azureml.mlflow" in sys.modules and "databricks.sdk" in sys.modules
+assert "mlflow" in sys.modules and "azure.ai.ml" in sys.modules and "databricks.sdk" in sys.modules
 print(json.dumps({"marks": marks, "peak": peak_mb(), "stored": stored}))
 """
 

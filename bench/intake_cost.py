@@ -69,6 +69,7 @@ def main() -> int:
     from shared.intake.queue import IntakeQueue
     from shared.intake.worker import handle
     from shared.policy import load_policy
+    from shared.services import Services
     from shared.sources import REGISTRATION, RegistryEvent
     from shared.state.table import TableStateStore
     from tests.support.azurite import ACCOUNT, Azurite, available
@@ -93,7 +94,7 @@ def main() -> int:
             queue = IntakeQueue(*clients, create=True)
             store = TableStateStore(TableClient.from_connection_string(
                 azurite.connection_string, f"bench{secrets.token_hex(4)}", per_retry_policies=[table_counter]))
-            engine = Engine(load_policy(None, None), store)
+            services = Services(engine=Engine(load_policy(None, None), store))
             policy = RetryPolicy(not_ready_seconds=1)
             kit = RegistryKit(server.uri)
 
@@ -106,7 +107,7 @@ def main() -> int:
                 """One pass of the host: receive a batch, invoke, delete on a normal return."""
                 decisions = []
                 for message in queue.receive(16, 30):
-                    decisions.append(handle(message.content, queue=queue, check=lambda ev: pipeline.process(ev, engine=engine),
+                    decisions.append(handle(message.content, queue=queue, check=lambda ev: pipeline.process(ev, services),
                                             leases=leases, policy=policy))
                     queue.delete(message)
                 return decisions

@@ -8,6 +8,12 @@ waits for their reports and prints what happened. Exits non-zero when an expecte
 Unity Catalog (``main.ml.churn-classifier``) on the local Databricks workspace of the tests
 (tests/platforms/databricks/workspace.py, in front of the MLflow server), read with databricks-sdk
 over OAuth M2M; Unity Catalog has no webhooks, so reconcile sweeps check them.
+
+`make demo PLATFORM=azureml` (``--platform azureml``): the same five versions as model assets of
+an Azure ML workspace on the local Azure ML of the tests (demo/azureml.py), read by
+`evidence-gate serve` with azure-identity's managed identity and azure-ai-ml over TLS; each
+registration is a ``ModelRegistered`` Event Grid event delivered to ``azureml_events``, each
+promotion the asset's stage set to Production, found and checked by a reconcile sweep.
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from demo.stack import MlflowServer, ServeProcess, Stack, TeamsInbox
+
+if TYPE_CHECKING:
+    from demo.azureml import DemoWorkspace
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
@@ -59,7 +69,7 @@ def quiet() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo")
-    parser.add_argument("--platform", choices=("mlflow", "databricks-uc"), default="mlflow")
+    parser.add_argument("--platform", choices=("mlflow", "databricks-uc", "azureml"), default="mlflow")
     platform = parser.parse_args(argv).platform
     quiet()
     started = time.monotonic()
@@ -83,9 +93,19 @@ def main(argv: list[str] | None = None) -> int:
                 print_summary(scenarios, reports, model)
                 print(f"\nReports: .venv/bin/evidence-gate reports --store {os.path.relpath(store_path, ROOT)}")
                 return _finish(started, missing)
+            workspace = None
+            if platform == "azureml":
+                from demo.azureml import DemoWorkspace
+
+                workspace = DemoWorkspace(stack, server, DEMO / "azureml")
+                env.update(workspace.environment, EVIDENCE_GATE_REGISTRIES=workspace.resource_id)
             print("Starting evidence-gate serve with a local Teams endpoint ...", flush=True)
             serve = stack.start(ServeProcess(env, str(DEMO / "serve.log"), extra_args=("--notify-interval", "2")))
-            scenarios = run_scenarios(server.uri, f"{serve.url}/api/webhooks/mlflow", secret)
+            if workspace is not None:
+                scenarios = azure_ml(workspace, f"{serve.url}/runtime/webhooks/eventgrid?functionName=azureml_events",
+                                     server, store_path)
+            else:
+                scenarios = run_scenarios(server.uri, f"{serve.url}/api/webhooks/mlflow", secret)
             reports, missing = wait_for_reports(store_path, scenarios)
             print_summary(scenarios, reports)
             cards = wait_for_cards(inbox, expected=sum(r["verdict"] != "pass" for r in reports.values()))
@@ -133,17 +153,52 @@ def unity_catalog(stack: Stack, server: MlflowServer, store_path: Path) -> list[
     return scenarios
 
 
+# -- an Azure ML workspace on the local Azure ML ---------------------------------------------------
+def azure_ml(workspace: DemoWorkspace, eventgrid_url: str, server: MlflowServer, store_path: Path) -> list[Scenario]:
+    from shared.engine import Engine
+    from shared.policy import load_policy
+    from shared.reconcile import reconcile_registry
+    from shared.services import Services
+
+    os.environ.update(workspace.environment)  # the sweeps below read the workspace as serve does
+    print(f"Local Azure ML workspace {workspace.resource_id}\n  mlFlowTrackingUri {workspace.tracking_uri}"
+          " (managed identity, azure-ai-ml, over TLS)", flush=True)
+    print(f"Event Grid deliveries -> {eventgrid_url}\n", flush=True)
+    services = Services(engine=Engine(load_policy(), _store(store_path)))
+
+    def sweep(version: str, count: int) -> None:  # Event Grid has no stage events: a reconcile sweep checks
+        summary = reconcile_registry(workspace.tracking_uri, services)
+        print(f"  reconcile: {summary.line()}", flush=True)
+
+    scenarios = run_scenarios(server.uri, settle=sweep, target="Production",
+                              announce=lambda version: workspace.announce(eventgrid_url, MODEL, version),
+                              promote=lambda client, version: workspace.promote(MODEL, version))
+    sweep("", 0)
+    return scenarios
+
+
 # -- the model versions ---------------------------------------------------------------------------
 def run_scenarios(tracking_uri: str, webhook_url: str | None = None, secret: str | None = None, *,
-                  settle=None) -> list[Scenario]:
+                  settle=None, announce=None, promote=None, target: str = "champion") -> list[Scenario]:
     """The five versions. ``settle(version, count)`` waits until the gate has answered the events so
-    far (default: the MLflow webhook's reports; a reconcile sweep for Unity Catalog)."""
+    far (default: the MLflow webhook's reports; a reconcile sweep for Unity Catalog and Azure ML);
+    ``announce(version)`` tells the gate of a new version where the registry does not (Azure ML's
+    Event Grid event); ``promote(client, version)`` makes the version the ``target`` (default: the
+    alias)."""
     import mlflow
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
     settle = settle or _wait_for_reports
+    holder = "the champion" if target == "champion" else target
+    promote = promote or (lambda client, version: client.set_registered_model_alias(MODEL, target, version))
+
+    def register(**kwargs) -> str:
+        version = _train_and_register(client, data, **kwargs)
+        if announce is not None:
+            announce(version)
+        return version
     if webhook_url:
         client.create_webhook(name="evidence-gate", url=webhook_url, secret=secret,
                               events=["model_version.created", "model_version_alias.created", "model_version_tag.set"])
@@ -153,39 +208,39 @@ def run_scenarios(tracking_uri: str, webhook_url: str | None = None, secret: str
     data = _dataset()
     scenarios = []
 
-    print("v1: a clean training job, approved by rita, promoted to 'champion'", flush=True)
-    v1 = _train_and_register(client, data, c=1.0)
+    print(f"v1: a clean training job, approved by rita, promoted to '{target}'", flush=True)
+    v1 = register(c=1.0)
     client.set_model_version_tag(MODEL, v1, "approved_by", "rita")
     settle(v1, count=2)
-    client.set_registered_model_alias(MODEL, "champion", v1)
+    promote(client, v1)
     settle(v1, count=3)  # the promotion is checked before the next versions exist
-    scenarios.append(Scenario("clean job, approved, promoted to champion",
+    scenarios.append(Scenario(f"clean job, approved, promoted to {target}",
                               [Expected(v1, "registration", "pass"), Expected(v1, "promotion", "pass")]))
 
     print("v2: a credential logged as a param", flush=True)
-    v2 = _train_and_register(client, data, c=1.0, extra_params={
+    v2 = register(c=1.0, extra_params={
         "storage_connection": "DefaultEndpointsProtocol=https;AccountName=churnlake;AccountKey="
                               + base64.b64encode(os.urandom(64)).decode() + ";EndpointSuffix=core.windows.net"})
     scenarios.append(Scenario("credential logged as a param", [Expected(v2, "registration", "fail", {"SEC-001"})]))
 
     print("v3: registered from a run that failed", flush=True)
-    v3 = _train_and_register(client, data, c=1.0, run_status="FAILED")
+    v3 = register(c=1.0, run_status="FAILED")
     scenarios.append(Scenario("registered from a failed run", [Expected(v3, "registration", "fail", {"LIN-002"})]))
 
-    print("v4: a better model promoted to 'champion' without approval", flush=True)
-    v4 = _train_and_register(client, data, c=10.0)
+    print(f"v4: a better model promoted to '{target}' without approval", flush=True)
+    v4 = register(c=10.0)
     settle(v4, count=1)
-    client.set_registered_model_alias(MODEL, "champion", v4)
-    scenarios.append(Scenario("promoted to champion without approval",
+    promote(client, v4)
+    scenarios.append(Scenario(f"promoted to {target} without approval",
                               [Expected(v4, "registration", "pass"), Expected(v4, "promotion", "fail", {"GOV-001"})]))
 
-    print("v5: an approved model that regresses against the champion", flush=True)
+    print(f"v5: an approved model that regresses against {holder}", flush=True)
     settle(v4, count=2)
-    v5 = _train_and_register(client, data, c=0.001, features=2)
+    v5 = register(c=0.001, features=2)
     client.set_model_version_tag(MODEL, v5, "approved_by", "rita")
     settle(v5, count=2)
-    client.set_registered_model_alias(MODEL, "champion", v5)
-    scenarios.append(Scenario("approved, but regresses against the champion",
+    promote(client, v5)
+    scenarios.append(Scenario(f"approved, but regresses against {holder}",
                               [Expected(v5, "registration", "pass"), Expected(v5, "promotion", "fail", {"GOV-003"})]))
     return scenarios
 

@@ -60,6 +60,11 @@ from shared.evidence.model import DatasetRef, LoggedModelInfo, RegisteredModelEv
 WORKSPACE_ID = re.compile(
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
     r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/?#]+)", re.IGNORECASE)
+# An Azure ML registry (shared across workspaces): an asset URI azureml://registries/{name}/... or its resource id
+REGISTRY = re.compile(r"(?:^azureml://registries/|/providers/Microsoft\.MachineLearningServices/registries/)"
+                      r"(?P<name>[^/?#]+)", re.IGNORECASE)
+REGISTRY_NOT_READ = ("Evidence Gate does not read Azure ML registries: a registry's model has no runs or jobs of its"
+                     " own (its lineage, params and metrics stay in the workspace that trained it)")
 # Where a model version's or run's files are, as Azure ML writes the location
 _RUN_ARTIFACTS = re.compile(r"/experiments/[^/]+/runs/(?P<run>[^/]+)/artifacts(?:/(?P<path>.*))?$")
 _DATASTORE_RUN = re.compile(r"/datastores/workspaceartifactstore/paths/ExperimentRun/dcid\.(?P<run>[^/]+)(?:/(?P<path>.*))?$")
@@ -74,7 +79,8 @@ ROLE_FIX = ("give the function app's identity the Reader role on the workspace (
 
 def serves(uri: str) -> bool:
     """Whether ``uri`` names an Azure ML workspace: an ``azureml://`` tracking URI or a resource id."""
-    return uri.lower().startswith("azureml://") or bool(WORKSPACE_ID.fullmatch(uri.rstrip("/")))
+    return uri.lower().startswith("azureml://") or bool(WORKSPACE_ID.fullmatch(uri.rstrip("/"))) \
+        or bool(REGISTRY.search(uri) and uri.lower().startswith("/subscriptions/"))
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,11 @@ class WorkspaceRef:
 
 
 def workspace_ref(uri: str, shown_uri: str) -> WorkspaceRef:
+    registry = REGISTRY.search(uri)
+    if registry:
+        raise BadInput(f"cannot use registry URI '{shown_uri}': '{registry['name']}' is an Azure ML registry."
+                       f" {REGISTRY_NOT_READ}; check the version in that workspace (its mlFlowTrackingUri or"
+                       " resource id)")
     parts = urlsplit(uri)
     path = parts.path if uri.lower().startswith("azureml://") else uri
     match = WORKSPACE_ID.search(path)
@@ -124,6 +135,47 @@ class _BearerToken(requests.auth.AuthBase):
         return request
 
 
+_CLOUDS: dict[tuple[str | None, str | None], dict] = {}  # (AZUREML_CURRENT_CLOUD, ARM_CLOUD_METADATA_URL) -> arguments
+_CLOUDS_LOCK = threading.Lock()
+
+
+def cloud_arguments() -> dict:
+    """azure-ai-ml's cloud configuration, looked up once per process, as ``MLClient``'s ``cloud`` /
+    ``cloud_metadata`` keyword arguments (azure-sdk-for-python#28780).
+
+    The configuration is the SDK's own: ``AZUREML_CURRENT_CLOUD`` names the cloud (default: Azure's
+    public cloud; the public and sovereign clouds are built into azure-ai-ml, nothing is fetched);
+    a cloud that is not built in is described by ``ARM_CLOUD_METADATA_URL`` (ARM's
+    ``/metadata/endpoints``), unnamed it is the cloud whose ``resourceManager`` the URL is on
+    (azure-ai-ml's ``_get_default_cloud_name``). azure-ai-ml 1.35 fetches that URL again on every
+    look-up (``_get_cloud`` files the fetched endpoints under the wrong key): five times while
+    building one ``MLClient``. Handing it the endpoints once files them where it looks (the three
+    fetches of ``import azure.ai.ml`` itself, for class defaults, happen before this can run)."""
+    key = (os.environ.get("AZUREML_CURRENT_CLOUD") or None, os.environ.get("ARM_CLOUD_METADATA_URL") or None)
+    with _CLOUDS_LOCK:
+        if key not in _CLOUDS:
+            found = _lookup_cloud(*key)
+            if found is None:  # the metadata could not be fetched: azure-ai-ml tries (and reports) itself
+                return {"cloud": key[0]} if key[0] else {}
+            _CLOUDS[key] = found
+        return dict(_CLOUDS[key])
+
+
+def _lookup_cloud(name: str | None, url: str | None) -> dict | None:
+    from azure.ai.ml._azure_environments import EndpointURLS, _environments, _get_clouds_by_metadata_url
+
+    if url is None or (name is not None and name in _environments):
+        return {"cloud": name} if name else {}
+    clouds = _get_clouds_by_metadata_url(url)  # {} when it could not be fetched
+    if not clouds:
+        return None
+    if name is None:
+        name = next((n for n, c in clouds.items() if c[EndpointURLS.RESOURCE_MANAGER_ENDPOINT] in url), None)
+    if name is None or name not in clouds:
+        return {"cloud": name} if name else {}  # azure-ai-ml reports the unknown cloud itself
+    return {"cloud": name, "cloud_metadata": clouds[name]}
+
+
 class Connection:
     """Everything one workspace needs, made once per process: the azure-ai-ml client, the MLflow
     REST reader, the artifact service's base URL, one HTTP session and one token cache."""
@@ -136,7 +188,7 @@ class Connection:
         self.ref = ref
         self.ml = MLClient(credential, ref.subscription, ref.resource_group, ref.name, show_progress=False,
                            enable_telemetry=False, retry_total=retries, retry_backoff_max=rest.MAX_RETRY_AFTER,
-                           connection_timeout=SDK_TIMEOUT, read_timeout=SDK_TIMEOUT)
+                           connection_timeout=SDK_TIMEOUT, read_timeout=SDK_TIMEOUT, **cloud_arguments())
         self.auth = _BearerToken(credential, _get_base_url_from_metadata().rstrip("/") + "/.default")
         self.session = requests.Session()
         # the artifact service and SAS downloads; every call waits at most the check's deadline (within())
@@ -206,6 +258,9 @@ class AzureMLBackend:
         self.uri = shown_uri
         self.ref = workspace_ref(uri, shown_uri)
         self._conn: Connection | None = None
+        # (run, prefix) -> its files with their SAS URLs, for this backend's life (one check): a
+        # listing under a prefix answers for every path below it
+        self._listings: dict[tuple[str, str], list[tuple[str, str]]] = {}
 
     # -- plumbing --------------------------------------------------------------------------
     def _connection(self) -> Connection:
@@ -268,8 +323,10 @@ class AzureMLBackend:
             stage = model.stage or "None"
             if stage not in latest or int(model.version) > int(latest[stage]):
                 latest[stage] = str(model.version)
-        newest = max(versions, key=lambda m: int(m.version))
-        return RegisteredModelEvidence(name=name, description=newest.description or None, tags=dict(newest.tags or {}),
+        # the model's own tags and description (a version's are the version's): the workspace's MLflow
+        # registry API, which Azure ML serves for the workspace's models (get_registered_model)
+        model = self._mlflow(deadline, f"get model {name}", lambda t: t.get_registered_model(name, deadline=deadline))
+        return RegisteredModelEvidence(name=name, description=model.description, tags=dict(model.tags),
                                        latest_versions=latest)
 
     def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int, *,
@@ -358,6 +415,12 @@ class AzureMLBackend:
 
     def _run_location(self, location: str) -> tuple[str, str]:
         """(run, path under the run's artifacts) of a location Azure ML wrote, or EvidenceUnreadable."""
+        registry = REGISTRY.search(location or "")
+        if registry:
+            raise EvidenceUnreadable(f"files at {location}", f"they are in the Azure ML registry '{registry['name']}'."
+                                     f" {REGISTRY_NOT_READ}", "register the version in this workspace from its job's"
+                                     " output (azureml://jobs/{job}/outputs/artifacts/paths/{path}) and check it"
+                                     " there", location=location)
         for pattern in (_RUN_ARTIFACTS, _DATASTORE_RUN, _JOB_OUTPUT, _RUNS_URI):
             match = pattern.search(location or "")
             if match:
@@ -370,6 +433,16 @@ class AzureMLBackend:
                                  "paths/{path})", location=location)
 
     def _contents(self, deadline: Deadline | None, location: str, run_id: str, prefix: str) -> list[tuple[str, str]]:
+        """(path under the run, SAS URL) of every file under ``prefix``: from a listing this check
+        already made of it or of a folder above it, else listed."""
+        for (run, listed), files in list(self._listings.items()):
+            if run == run_id and (not listed or prefix == listed or prefix.startswith(listed + "/")):
+                return [(p, u) for p, u in files if not prefix or p == prefix or p.startswith(prefix + "/")]
+        files = self._list_contents(deadline, location, run_id, prefix)
+        self._listings[(run_id, prefix)] = files
+        return files
+
+    def _list_contents(self, deadline: Deadline | None, location: str, run_id: str, prefix: str) -> list[tuple[str, str]]:
         """(path under the run, SAS URL) of every file under ``prefix``, following the pages."""
         deadline = _deadline(deadline)
         conn = self._connection()

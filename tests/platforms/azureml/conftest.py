@@ -5,9 +5,8 @@ environment a function app in that cloud has (set per test, restored after)."""
 from __future__ import annotations
 
 import pytest
-import trustme
 
-from tests.platforms.azureml.local_azureml import CLOUD, LocalAzureML
+from tests.platforms.azureml.local_azureml import CLOUD, LocalAzureML, certificates
 
 WORKSPACE = "ws-churn"
 
@@ -15,16 +14,7 @@ WORKSPACE = "ws-churn"
 @pytest.fixture(scope="session")
 def aml_tls(tmp_path_factory):
     """(CA bundle, server certificate chain, key) files for 127.0.0.1."""
-    folder = tmp_path_factory.mktemp("aml-tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_path, chain_path, key_path = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    ca.cert_pem.write_to_path(str(ca_path))
-    cert.private_key_pem.write_to_path(str(key_path))
-    with open(chain_path, "wb") as fh:
-        for blob in cert.cert_chain_pems:
-            fh.write(blob.bytes())
-    return str(ca_path), str(chain_path), str(key_path)
+    return certificates(str(tmp_path_factory.mktemp("aml-tls")))
 
 
 @pytest.fixture(scope="session")

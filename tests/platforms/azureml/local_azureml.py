@@ -40,13 +40,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -138,6 +139,22 @@ class Workspace:
         return json.loads(data) if status == 200 else None
 
 
+def certificates(folder: str) -> tuple[str, str, str]:
+    """(CA bundle, server certificate chain, key) files for 127.0.0.1, made with trustme in
+    ``folder``: the CA bundle is what ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` point at."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    paths = tuple(os.path.join(folder, n) for n in ("ca.pem", "server.pem", "server.key"))
+    ca.cert_pem.write_to_path(paths[0])
+    with open(paths[1], "wb") as fh:
+        for blob in cert.cert_chain_pems:
+            fh.write(blob.bytes())
+    cert.private_key_pem.write_to_path(paths[2])
+    return paths
+
+
 class LocalAzureML:
     def __init__(self, cert_chain: str, key: str, *, identity_secret: str | None = None):
         self.identity_secret = identity_secret or secrets.token_hex(16)
@@ -222,6 +239,12 @@ class LocalAzureML:
     def count(self, match: str = "") -> int:
         with self._lock:
             return sum(1 for _, path in self.requests if match in path)
+
+    def kinds(self) -> Counter:
+        """The requests received, counted by what they read (``arm models``: the model containers,
+        ``arm model versions``: a model's version listing, ``mlflow runs/get``, ``artifact listing``...)."""
+        with self._lock:
+            return Counter(request_kind(path) for _, path in self.requests)
 
     def _fault_for(self, path: str) -> Fault | None:
         with self._lock:
@@ -583,22 +606,19 @@ class LocalAzureML:
         return _json(h, 200, {"value": value, "continuationToken": None, "nextLink": None})
 
     def _files(self, ws: Workspace, run_id: str, run: dict | None, prefix: str) -> list[tuple[str, str]]:
-        """(path under the run, path on the MLflow server) of every file under ``prefix``."""
+        """(path under the run, path on the MLflow server) of every file under ``prefix``: the run's
+        artifacts and the job's MLflow models, each kept under its name in the run's folder."""
         head = prefix.split("/", 1)[0]
         with ws._lock:
-            logged = ws.logged_model_dirs.get((run_id, head)) if head else None
+            models = [(name, where) for (run, name), where in ws.logged_model_dirs.items()
+                      if run == run_id and (not head or name == head)]
         out = []
-        if logged is not None:  # the job's MLflow model, kept under its name
-            out += [(f"{head}/{rel}".rstrip("/"), f"{logged}/{rel}") for rel in self._walk(ws, logged, "")]
-            inner = prefix[len(head):].strip("/")
-            return [(p, s) for p, s in out if not inner or p.startswith(f"{head}/{inner}")]
-        if run is None:
-            return out
-        root = _server_path(run["info"]["artifact_uri"])
-        for rel in self._walk(ws, root, ""):
-            if not prefix or rel == prefix or rel.startswith(prefix + "/"):
-                out.append((rel, f"{root}/{rel}"))
-        return out
+        for name, where in models:
+            out += [(f"{name}/{rel}".rstrip("/"), f"{where}/{rel}") for rel in self._walk(ws, where, "")]
+        if run is not None and not any(name == head for name, _ in models):
+            root = _server_path(run["info"]["artifact_uri"])
+            out += [(rel, f"{root}/{rel}") for rel in self._walk(ws, root, "")]
+        return [(p, s) for p, s in out if not prefix or p == prefix or p.startswith(prefix + "/")]
 
     def _walk(self, ws: Workspace, root: str, rel: str) -> list[str]:
         status, data, _ = ws.mlflow("GET", "/api/2.0/mlflow-artifacts/artifacts",
@@ -636,6 +656,28 @@ class LocalAzureML:
         if status != 200:
             return _storage_error(h, 404, "BlobNotFound", "The specified blob does not exist.")
         return _send(h, 200, data, content_type="application/octet-stream", headers={"x-ms-blob-type": "BlockBlob"})
+
+
+ARM_KINDS = {"": "workspace", "models": "models", "models/{}": "model", "models/{}/versions": "model versions",
+             "models/{}/versions/{}": "model version", "jobs/{}": "job"}
+
+
+def request_kind(path: str) -> str:
+    """What a request of the log reads."""
+    path = unquote(urlsplit(path).path)
+    if path.startswith("/metadata/"):
+        return "cloud metadata"
+    if path.startswith("/msi/"):
+        return "token"
+    if path.startswith("/mlflow/"):
+        return "mlflow " + path.partition("/api/2.0/mlflow/")[2]
+    if path.startswith("/artifact/"):
+        return "artifact listing"
+    if path.startswith("/subscriptions/"):
+        rest = path.partition("/workspaces/")[2].split("/")[1:]  # after the workspace's name
+        shape = "/".join(part if i % 2 == 0 else "{}" for i, part in enumerate(rest))
+        return "arm " + ARM_KINDS.get(shape, shape)
+    return "storage (SAS)"
 
 
 def _server_path(artifact_uri: str) -> str:

@@ -100,3 +100,14 @@ def test_reconcile_listings_come_from_the_model_assets(kit, workspace):
     assert token is None
     names, _ = client.search_registered_models()
     assert "aml-listed" in [name for name, _ in names]
+
+
+def test_the_model_tags_are_the_models_own_not_its_newest_versions(kit, engine, workspace):
+    """An ``owner`` set on the model (MLflow's registered-model tags, the model container's tags in
+    Azure ML) satisfies EVD-007 for a version without it; a version's tags stay the version's."""
+    trained = kit.model_version("aml-model-owner", version_tags={"approved_by": "rita"},
+                                model_tags={"owner": "team-churn"})
+    model = RegistryClient(workspace.tracking_uri).get_registered_model(trained.model)
+    assert model.tags == {"owner": "team-churn"}
+    report = check(engine, workspace.tracking_uri, trained)
+    assert "EVD-007" not in rule_ids(report) and report["verdict"] == "pass", report["findings"]

@@ -65,17 +65,18 @@ def test_a_refused_arm_request_says_which_role_to_give(aml_env, client, trained)
     assert "AzureML Data Scientist" in str(caught.value) and caught.value.retry
 
 
-def test_refused_artifact_listing_and_blob_reads_are_unreadable_evidence(aml_env, client, trained):
+def test_refused_artifact_listing_and_blob_reads_are_unreadable_evidence(aml_env, client, trained, workspace):
     location = client.get_model_version(trained.model, trained.version).source
     assert "MLmodel" in client.list_artifacts(location)
+    # each check below has its own client (one client serves one check: it keeps the listings it made)
     aml_env.always("/prefix/contentinfo", Fault(status=403))
     with pytest.raises(EvidenceUnreadable) as caught:
-        client.list_artifacts(location)
+        RegistryClient(workspace.tracking_uri).list_artifacts(location)
     assert "HTTP 403" in caught.value.reason and caught.value.location == location
     aml_env.reset()
     aml_env.always("/amlartifacts/", Fault(status=403, body=b"<Error><Code>AuthorizationFailure</Code></Error>"))
     with pytest.raises(EvidenceUnreadable) as caught:
-        client.read_artifact_text(location, "MLmodel")
+        RegistryClient(workspace.tracking_uri).read_artifact_text(location, "MLmodel")
     assert "storage" in caught.value.reason
 
 

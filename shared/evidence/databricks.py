@@ -14,6 +14,10 @@ the registry kept answering 429). The host-metadata lookup databricks-sdk makes 
 is created (``/.well-known/databricks-config``, best effort) gets at most
 :data:`HOST_METADATA_SECONDS`.
 
+Counted requests: each method takes ``on_request`` and calls it before every HTTP request it
+sends to the workspace (the SDK's retries and the pages of a listing included): the reconcile
+sweep's rate limiter and the report's ``registry_requests`` count real requests, not calls.
+
 Endpoints (each method cites the page or MLflow store file it follows):
 
 - workspace registry: SDK ``model_registry`` (``/api/2.0/mlflow/model-versions/get``,
@@ -37,6 +41,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -76,8 +81,9 @@ MISSING_CREDENTIALS = ("Databricks credentials not configured: set DATABRICKS_HO
                        " profile (databricks://<profile>)")
 
 
-# -- the deadline of the current call, per thread ---------------------------------------------
+# -- the deadline and request hook of the current call, per thread ---------------------------
 _CURRENT = threading.local()
+OnRequest = Callable[[], None]
 
 
 class _OutOfTime(Exception):
@@ -91,6 +97,23 @@ class _OutOfTime(Exception):
 
 def _deadline() -> Deadline | None:
     return getattr(_CURRENT, "deadline", None)
+
+
+def _announcing(headers: Callable[[], dict[str, str]]) -> Callable[[], dict[str, str]]:
+    """The SDK's header factory, telling the current call's ``on_request`` first. databricks-sdk
+    makes every API request through one ``requests.Session`` whose ``auth`` asks the header factory
+    for fresh headers (``_base_client.py`` ``_BaseClient._authenticate``), once for each request it
+    sends: every retry of ``retried(_perform)`` and every page of a listing. So this is told of each
+    real HTTP request, before it is sent (the rate limiter may wait here; the deadline is checked
+    after, by the adapter)."""
+
+    def factory() -> dict[str, str]:
+        hook = getattr(_CURRENT, "on_request", None)
+        if hook is not None:
+            hook()
+        return headers()
+
+    return factory
 
 
 class _DeadlineClock(Clock):
@@ -134,9 +157,9 @@ class _PatOrM2M(CredentialsStrategy):
             raise ValueError(MISSING_CREDENTIALS)
         if cfg.token:
             header = {"Authorization": f"Bearer {cfg.token}"}
-            return lambda: header
+            return _announcing(lambda: header)
         if cfg.client_id and cfg.client_secret:
-            return _M2MToken(cfg).headers
+            return _announcing(_M2MToken(cfg).headers)
         raise ValueError(MISSING_CREDENTIALS)
 
 
@@ -218,8 +241,11 @@ def workspace_client(profile: str | None) -> WorkspaceClient:
             return client
         deadline = _deadline()
         try:
+            # disable_experimental_files_api_client: files.download is one GET /api/2.0/fs/files on this
+            # client's session. The SDK's newer download first asks for a presigned URL and reads it on
+            # a session of its own, which neither the deadline nor the request hook would see.
             cfg = Config(profile=profile or None, credentials_strategy=_PatOrM2M(), clock=_CLOCK,
-                         retry_timeout_seconds=HOST_METADATA_SECONDS,
+                         disable_experimental_files_api_client=True, retry_timeout_seconds=HOST_METADATA_SECONDS,
                          http_timeout_seconds=min(HTTP_TIMEOUT, deadline.remaining()) if deadline else HTTP_TIMEOUT)
         except ValueError as exc:
             text = str(exc)
@@ -247,6 +273,7 @@ class _Foreign:
 class DatabricksBackend:
     name = "databricks"
     lists_by_model = True  # Unity Catalog: search_model_versions takes updated_since (registry.py)
+    tells_each_request = True  # every method calls on_request before each HTTP request (registry.py)
 
     def __init__(self, uri: str, shown_uri: str):
         kind, _, profile = uri.partition("://")
@@ -261,17 +288,20 @@ class DatabricksBackend:
 
     # -- plumbing --------------------------------------------------------------------------
     @contextmanager
-    def _bounded(self, deadline: Deadline | None, what: str):
+    def _bounded(self, deadline: Deadline | None, what: str, on_request: OnRequest | None):
+        """The workspace's client, with ``deadline`` bounding every request and retry wait made
+        here and ``on_request`` told of each HTTP request to the workspace (the rate limiter and
+        request count of :class:`~shared.evidence.registry.RegistryClient`)."""
         deadline = deadline or Deadline(DEFAULT_CHECK_SECONDS)
         deadline.check(self.uri, what)
-        before = _deadline()
-        _CURRENT.deadline = deadline
+        before = _deadline(), getattr(_CURRENT, "on_request", None)
+        _CURRENT.deadline, _CURRENT.on_request = deadline, on_request
         try:
             yield workspace_client(self._profile)
         except _OutOfTime as exc:
             raise self._out_of_time(what, exc, deadline) from None
         finally:
-            _CURRENT.deadline = before
+            _CURRENT.deadline, _CURRENT.on_request = before
 
     def _out_of_time(self, what: str, exc: _OutOfTime, deadline: Deadline) -> Exception:
         """The error that asked for the retry the deadline did not allow (a 429, a 5xx, a refused
@@ -323,9 +353,10 @@ class DatabricksBackend:
         return name
 
     # -- registry --------------------------------------------------------------------------
-    def get_model_version(self, name: str, version: str, *, deadline: Deadline | None = None) -> VersionEvidence:
+    def get_model_version(self, name: str, version: str, *, deadline: Deadline | None = None,
+                          on_request: OnRequest | None = None) -> VersionEvidence:
         what = f"get model version {name}/{version}"
-        with self._bounded(deadline, what) as w:
+        with self._bounded(deadline, what, on_request) as w:
             if self.unity_catalog:
                 # mlflow/store/_unity_catalog/registry/rest_store.py get_model_version
                 data = w.api_client.do("GET", "/api/2.0/mlflow/unity-catalog/model-versions/get",
@@ -334,9 +365,10 @@ class DatabricksBackend:
             # https://docs.databricks.com/api/workspace/modelregistry/getmodelversion
             return _ws_version(w.model_registry.get_model_version(name, version).model_version)
 
-    def get_registered_model(self, name: str, *, deadline: Deadline | None = None) -> RegisteredModelEvidence:
+    def get_registered_model(self, name: str, *, deadline: Deadline | None = None,
+                             on_request: OnRequest | None = None) -> RegisteredModelEvidence:
         what = f"get registered model {name}"
-        with self._bounded(deadline, what) as w:
+        with self._bounded(deadline, what, on_request) as w:
             if self.unity_catalog:
                 # tags and aliases: rest_store.py get_registered_model; the owner field only in the UC API
                 # (https://docs.databricks.com/api/workspace/registeredmodels/get)
@@ -354,8 +386,9 @@ class DatabricksBackend:
                 latest_versions={mv.current_stage or "None": str(mv.version) for mv in rm.latest_versions or []})
 
     def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int, *,
-                              updated_since: int | None = None, deadline: Deadline | None = None):
-        with self._bounded(deadline, "search model versions") as w:
+                              updated_since: int | None = None, deadline: Deadline | None = None,
+                              on_request: OnRequest | None = None):
+        with self._bounded(deadline, "search model versions", on_request) as w:
             if not self.unity_catalog:
                 # https://docs.databricks.com/api/workspace/modelregistry/searchmodelversions
                 query = {"max_results": max_results, "order_by": ["last_updated_timestamp DESC"]}
@@ -398,8 +431,9 @@ class DatabricksBackend:
         # see; the SDK follows next_page_token)
         return [(m.full_name, m.updated_at or 0) for m in w.registered_models.list()]
 
-    def search_registered_models(self, page_token: str | None, max_results: int, *, deadline: Deadline | None = None):
-        with self._bounded(deadline, "search registered models") as w:
+    def search_registered_models(self, page_token: str | None, max_results: int, *, deadline: Deadline | None = None,
+                                 on_request: OnRequest | None = None):
+        with self._bounded(deadline, "search registered models", on_request) as w:
             if self.unity_catalog:  # UC lists in its own order: all of it, newest first
                 return sorted(self._uc_models(w), key=lambda p: -p[1]), None
             # https://docs.databricks.com/api/workspace/modelregistry/searchmodels
@@ -423,9 +457,10 @@ class DatabricksBackend:
         return evidence
 
     # -- tracking --------------------------------------------------------------------------
-    def get_run(self, run_id: str, *, deadline: Deadline | None = None) -> RunEvidence:
+    def get_run(self, run_id: str, *, deadline: Deadline | None = None,
+                on_request: OnRequest | None = None) -> RunEvidence:
         what = f"get run {run_id}"
-        with self._bounded(deadline, what) as w:
+        with self._bounded(deadline, what, on_request) as w:
             try:
                 # https://docs.databricks.com/api/workspace/experiments/getrun
                 run = w.experiments.get_run(run_id).run
@@ -451,12 +486,13 @@ class DatabricksBackend:
             return _Foreign(workspace)
         return None
 
-    def job_task_runs(self, job_run_id: str, *, deadline: Deadline | None = None) -> list[str]:
+    def job_task_runs(self, job_run_id: str, *, deadline: Deadline | None = None,
+                      on_request: OnRequest | None = None) -> list[str]:
         """The run ids of a job run's tasks (https://docs.databricks.com/api/workspace/jobs/getrun
         ``tasks[].run_id``); [] when the job run is unknown or this identity may not read it."""
         if not job_run_id.isdigit():
             return []
-        with self._bounded(deadline, f"get job run {job_run_id}") as w:
+        with self._bounded(deadline, f"get job run {job_run_id}", on_request) as w:
             try:
                 run = w.jobs.get_run(int(job_run_id))
             except (dbx_errors.NotFound, dbx_errors.BadRequest, dbx_errors.PermissionDenied) as exc:
@@ -464,34 +500,38 @@ class DatabricksBackend:
                 return []
             return [str(t.run_id) for t in run.tasks or [] if t.run_id and str(t.run_id) != job_run_id]
 
-    def search_experiments(self, page_token: str | None, max_results: int, *, deadline: Deadline | None = None):
-        with self._bounded(deadline, "search experiments") as w:
+    def search_experiments(self, page_token: str | None, max_results: int, *, deadline: Deadline | None = None,
+                           on_request: OnRequest | None = None):
+        with self._bounded(deadline, "search experiments", on_request) as w:
             # https://docs.databricks.com/api/workspace/experiments/searchexperiments (one page)
             body = {"max_results": max_results, **({"page_token": page_token} if page_token else {})}
             data = w.api_client.do("POST", "/api/2.0/mlflow/experiments/search", body=body)
             return [str(e["experiment_id"]) for e in data.get("experiments") or []], data.get("next_page_token") or None
 
     def search_runs(self, experiment_ids: list[str], filter_string: str, max_results: int, *,
-                    deadline: Deadline | None = None) -> list[str]:
-        with self._bounded(deadline, "search runs") as w:
+                    deadline: Deadline | None = None, on_request: OnRequest | None = None) -> list[str]:
+        with self._bounded(deadline, "search runs", on_request) as w:
             # https://docs.databricks.com/api/workspace/experiments/searchruns (one page)
             data = w.api_client.do("POST", "/api/2.0/mlflow/runs/search",
                                    body={"experiment_ids": experiment_ids, "filter": filter_string, "max_results": max_results})
             return [r["info"].get("run_id") or r["info"]["run_uuid"] for r in data.get("runs") or []]
 
-    def get_logged_model(self, model_id: str, *, deadline: Deadline | None = None) -> LoggedModelInfo:
-        with self._bounded(deadline, f"get logged model {model_id}") as w:
+    def get_logged_model(self, model_id: str, *, deadline: Deadline | None = None,
+                         on_request: OnRequest | None = None) -> LoggedModelInfo:
+        with self._bounded(deadline, f"get logged model {model_id}", on_request) as w:
             # https://docs.databricks.com/api/workspace/experiments/getloggedmodel
             info = w.experiments.get_logged_model(model_id).model.info
             return LoggedModelInfo(model_id=info.model_id, artifact_location=info.artifact_uri,
                                    source_run_id=info.source_run_id or None)
 
     # -- artifacts -------------------------------------------------------------------------
-    def list_artifacts(self, location: str, *, deadline: Deadline | None = None) -> list[str]:
+    def list_artifacts(self, location: str, *, deadline: Deadline | None = None,
+                       on_request: OnRequest | None = None) -> list[str]:
         if azure_storage.serves(location):  # a Unity Catalog external location in ADLS, read with the identity
+            _told_once(on_request)
             return azure_storage.list_artifacts(location, deadline=deadline or Deadline(DEFAULT_CHECK_SECONDS))
         path = self._files_path(location)
-        with self._bounded(deadline, f"list artifacts at {location}") as w:
+        with self._bounded(deadline, f"list artifacts at {location}", on_request) as w:
             try:
                 # https://docs.databricks.com/api/workspace/files/listdirectorycontents: "If there is no
                 # directory at the specified path, the API returns an HTTP 404 error."
@@ -501,12 +541,14 @@ class DatabricksBackend:
             return sorted((e.name or os.path.basename((e.path or "").rstrip("/"))) + ("/" if e.is_directory else "")
                           for e in entries)
 
-    def read_artifact_text(self, location: str, name: str, limit: int, *, deadline: Deadline | None = None) -> str:
+    def read_artifact_text(self, location: str, name: str, limit: int, *, deadline: Deadline | None = None,
+                           on_request: OnRequest | None = None) -> str:
         if azure_storage.serves(location):
+            _told_once(on_request)
             return azure_storage.read_artifact_text(location, name, limit,
                                                     deadline=deadline or Deadline(DEFAULT_CHECK_SECONDS))
         path = f"{self._files_path(location).rstrip('/')}/{name}"
-        with self._bounded(deadline, f"download {name} from {location}") as w:
+        with self._bounded(deadline, f"download {name} from {location}", on_request) as w:
             try:
                 # https://docs.databricks.com/api/workspace/files/download
                 contents = w.files.download(path).contents
@@ -605,6 +647,13 @@ def _job_commit(w: WorkspaceClient, job_run_id: str) -> str | None:
             if commit:
                 return commit
     return None
+
+
+def _told_once(on_request: OnRequest | None) -> None:
+    """A read from Azure storage, not the workspace: one request to the caller (its few requests go
+    to the storage account, which Databricks' rate limits do not cover)."""
+    if on_request is not None:
+        on_request()
 
 
 def _pairs(items) -> dict[str, str]:

@@ -41,6 +41,8 @@ param registries string = ''
 
 @description('DATABRICKS_HOST, e.g. https://adb-123.4.azuredatabricks.net; empty when Databricks is not used.')
 param databricksHost string = ''
+@description('EVIDENCE_GATE_UC_SCHEMAS: comma-separated Unity Catalog schemas (catalog.schema) and catalogs the reconcile sweep lists; empty: every model the identity may see.')
+param ucSchemas string = ''
 
 @description('DATABRICKS_CLIENT_ID: Databricks service principal (OAuth M2M); its secret goes to Key Vault.')
 param databricksClientId string = ''
@@ -220,6 +222,7 @@ module api 'app/api.bicep' = {
     registries: empty(registries) ? defaultTrackingUri : registries
     azuremlRegion: azureMlWorkspace.outputs.location
     databricksHost: databricksHost
+    ucSchemas: ucSchemas
     databricksClientId: databricksClientId
     databricksJobsWebhookUsername: databricksJobsWebhookUsername
     policyPath: policyPath

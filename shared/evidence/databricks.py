@@ -63,7 +63,7 @@ from shared.errors import (
     RateLimited,
     RegistryUnavailable,
 )
-from shared.evidence import azure_storage
+from shared.evidence import azure_storage, databricks_scope
 from shared.evidence.deadline import DEFAULT_CHECK_SECONDS, Deadline
 from shared.evidence.model import DatasetRef, LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
 
@@ -275,7 +275,9 @@ class DatabricksBackend:
     lists_by_model = True  # Unity Catalog: search_model_versions takes updated_since (registry.py)
     tells_each_request = True  # every method calls on_request before each HTTP request (registry.py)
 
-    def __init__(self, uri: str, shown_uri: str):
+    def __init__(self, uri: str, shown_uri: str, *, uc_schemas: str | None = None):
+        """``uc_schemas``: the Unity Catalog schemas and catalogs a listing covers (the value of
+        ``EVIDENCE_GATE_UC_SCHEMAS``, read when listing: :mod:`shared.evidence.databricks_scope`)."""
         kind, _, profile = uri.partition("://")
         if kind not in ("databricks", "databricks-uc") or "/" in profile:
             raise BadInput(f"cannot use registry URI '{shown_uri}': a Databricks registry is databricks,"
@@ -283,6 +285,7 @@ class DatabricksBackend:
         self.uri = shown_uri
         self.unity_catalog = kind == "databricks-uc"
         self._profile = profile or None
+        self._uc_schemas = uc_schemas
         self._run_workspaces: dict[str, str] = {}  # run id -> workspace id, from UC versions seen
         self._lock = threading.Lock()
 
@@ -427,9 +430,9 @@ class DatabricksBackend:
         return page, data.get("next_page_token") or None
 
     def _uc_models(self, w: WorkspaceClient) -> list[tuple[str, int]]:
-        # https://docs.databricks.com/api/workspace/registeredmodels/list (every model the identity may
-        # see; the SDK follows next_page_token)
-        return [(m.full_name, m.updated_at or 0) for m in w.registered_models.list()]
+        # the registered models of EVIDENCE_GATE_UC_SCHEMAS, or every model the identity may see
+        # (https://docs.databricks.com/api/workspace/registeredmodels/list)
+        return databricks_scope.list_models(w, databricks_scope.parse(self._uc_schemas))
 
     def search_registered_models(self, page_token: str | None, max_results: int, *, deadline: Deadline | None = None,
                                  on_request: OnRequest | None = None):

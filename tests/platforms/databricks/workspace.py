@@ -85,6 +85,7 @@ class LocalDatabricks:
         self.foreign_runs: set[str] = set()
         self.job_runs: dict[int, jobs.Run] = {}
         self.transition_requests: dict[tuple[str, str], list[ml.Activity]] = {}
+        self.schemas: set[tuple[str, str]] = {(CATALOG, SCHEMA)}  # (catalog, schema) pairs of the metastore
         self._lock = threading.Lock()
         self._http = requests.Session()
         workspace = self
@@ -131,7 +132,11 @@ class LocalDatabricks:
 
     @staticmethod
     def uc_name(model: str) -> str:
-        """The Unity Catalog name of an open-source model name."""
+        """The Unity Catalog name of an open-source model name: ``main.ml.<name>``, except that a model
+        named ``<catalog>.<schema>.<model>`` underneath lives in that schema (see :attr:`schemas`)."""
+        parts = model.split(".")
+        if len(parts) == 3 and all(parts):
+            return model
         return f"{CATALOG}.{SCHEMA}.{model}"
 
     # -- HTTP plumbing --------------------------------------------------------------------------
@@ -203,6 +208,7 @@ class LocalDatabricks:
             # Unity Catalog REST API (https://docs.databricks.com/api/workspace/registeredmodels,
             # .../modelversions); databricks-sdk service/catalog.py RegisteredModelsAPI / ModelVersionsAPI
             (r"/api/2\.1/unity-catalog/models", "GET", self.uc_list_models),
+            (r"/api/2\.1/unity-catalog/schemas", "GET", self.uc_list_schemas),
             (r"/api/2\.1/unity-catalog/models/([^/]+)", "GET", self.uc_get_model),
             (r"/api/2\.1/unity-catalog/models/([^/]+)/versions", "GET", self.uc_list_versions),
             (r"/api/2\.1/unity-catalog/models/([^/]+)/versions/(\d+)", "GET", self.uc_get_version),
@@ -302,22 +308,24 @@ class LocalDatabricks:
         return f"{exp}/{ident}{tail or ''}" if kind == "Runs" else f"{exp}/models/{ident}{tail or ''}"
 
     # -- Unity Catalog names --------------------------------------------------------------------
-    @staticmethod
-    def _short(full_name: str) -> str:
+    def _short(self, full_name: str) -> str:
+        """The open-source model name of a Unity Catalog name (the inverse of :meth:`uc_name`)."""
         parts = full_name.split(".")
         if len(parts) != 3 or not all(parts):
             raise _invalid(f"Invalid name '{full_name}': a Unity Catalog model name is catalog.schema.model")
-        if (parts[0], parts[1]) != (CATALOG, SCHEMA):
+        if (parts[0], parts[1]) not in self.schemas:
             raise _not_found(f"Catalog '{parts[0]}' or schema '{parts[1]}' does not exist.")
-        return parts[2]
+        return parts[2] if (parts[0], parts[1]) == (CATALOG, SCHEMA) else full_name
 
     def _run_workspace(self, run_id: str | None) -> str:
         return OTHER_WORKSPACE_ID if run_id in self.foreign_runs else WORKSPACE_ID
 
     # -- Unity Catalog REST API 2.1 -------------------------------------------------------------
     def _uc_model_info(self, rm: dict) -> dict:
+        full_name = self.uc_name(rm["name"])
+        catalog_name, schema_name, name = full_name.split(".")
         return catalog.RegisteredModelInfo(
-            name=rm["name"], catalog_name=CATALOG, schema_name=SCHEMA, full_name=self.uc_name(rm["name"]),
+            name=name, catalog_name=catalog_name, schema_name=schema_name, full_name=full_name,
             owner=UC_OWNER, comment=rm.get("description"), created_at=int(rm.get("creation_timestamp") or 0),
             updated_at=int(rm.get("last_updated_timestamp") or 0), created_by=rm.get("user_id") or UC_OWNER,
             aliases=[catalog.RegisteredModelAlias(alias_name=a["alias"], version_num=int(a["version"]))
@@ -328,8 +336,9 @@ class LocalDatabricks:
         status = {"READY": catalog.ModelVersionInfoStatus.READY,
                   "PENDING_REGISTRATION": catalog.ModelVersionInfoStatus.PENDING_REGISTRATION,
                   "FAILED_REGISTRATION": catalog.ModelVersionInfoStatus.FAILED_REGISTRATION}[mv.get("status") or "READY"]
+        catalog_name, schema_name, name = self.uc_name(mv["name"]).split(".")
         return catalog.ModelVersionInfo(
-            model_name=mv["name"], catalog_name=CATALOG, schema_name=SCHEMA, version=int(mv["version"]),
+            model_name=name, catalog_name=catalog_name, schema_name=schema_name, version=int(mv["version"]),
             source=self._dbfs(mv.get("source")), run_id=mv.get("run_id"),
             run_workspace_id=int(self._run_workspace(mv.get("run_id"))), status=status, comment=mv.get("description"),
             created_at=int(mv.get("creation_timestamp") or 0), updated_at=int(mv.get("last_updated_timestamp") or 0),
@@ -337,11 +346,14 @@ class LocalDatabricks:
         ).as_dict()
 
     def uc_list_models(self, args: dict) -> dict:
-        # GET /api/2.1/unity-catalog/models: catalog_name + schema_name, or every model the caller may see
-        if args.get("schema_name") and not args.get("catalog_name"):
-            raise _invalid("catalog_name is required when schema_name is given")
-        if args.get("catalog_name", CATALOG) != CATALOG or args.get("schema_name", SCHEMA) != SCHEMA:
-            return {"registered_models": []}
+        # GET /api/2.1/unity-catalog/models (https://docs.databricks.com/api/workspace/registeredmodels/list;
+        # service/catalog.py RegisteredModelsAPI.list): the models of one schema (catalog_name and
+        # schema_name, each requiring the other; pages of up to 10,000), or every model the caller
+        # may see (pages of 100 by default, at most 1,000)
+        if bool(args.get("catalog_name")) != bool(args.get("schema_name")):
+            raise _invalid("catalog_name and schema_name must be specified together")
+        if args.get("catalog_name"):
+            return self._uc_schema_models(args["catalog_name"], args["schema_name"])
         params = {"max_results": min(int(args.get("max_results") or 100), 1000)}
         if args.get("page_token"):
             params["page_token"] = args["page_token"]
@@ -350,6 +362,33 @@ class LocalDatabricks:
         if data.get("next_page_token"):
             out["next_page_token"] = data["next_page_token"]
         return out
+
+    def _uc_schema_models(self, catalog_name: str, schema_name: str) -> dict:
+        if (catalog_name, schema_name) not in self.schemas:
+            raise _not_found(f"Schema '{catalog_name}.{schema_name}' does not exist.")
+        models, token = [], None
+        while True:
+            data = self._up("GET", "registered-models/search",
+                            params={"max_results": 1000, **({"page_token": token} if token else {})})
+            models += [self._uc_model_info(rm) for rm in data.get("registered_models") or []]
+            token = data.get("next_page_token")
+            if not token:
+                break
+        return {"registered_models": [m for m in models
+                                      if (m["catalog_name"], m["schema_name"]) == (catalog_name, schema_name)]}
+
+    def uc_list_schemas(self, args: dict) -> dict:
+        # GET /api/2.1/unity-catalog/schemas (https://docs.databricks.com/api/workspace/schemas/list;
+        # service/catalog.py SchemasAPI.list): catalog_name required
+        catalog_name = args.get("catalog_name") or ""
+        if not catalog_name:
+            raise _invalid("catalog_name is required")
+        names = sorted(schema for cat, schema in self.schemas if cat == catalog_name)
+        if not names:
+            raise _not_found(f"Catalog '{catalog_name}' does not exist.")
+        infos = [catalog.SchemaInfo(name=name, catalog_name=catalog_name, full_name=f"{catalog_name}.{name}",
+                                    owner=UC_OWNER) for name in names]
+        return {"schemas": [info.as_dict() for info in infos]}
 
     def uc_get_model(self, args: dict, full_name: str) -> dict:
         rm = self._up("GET", "registered-models/get", params={"name": self._short(full_name)})["registered_model"]

@@ -65,7 +65,14 @@ from shared.errors import (
 )
 from shared.evidence import azure_storage, databricks_scope
 from shared.evidence.deadline import DEFAULT_CHECK_SECONDS, Deadline
-from shared.evidence.model import DatasetRef, LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
+from shared.evidence.model import (
+    DatasetRef,
+    DeploymentJob,
+    LoggedModelInfo,
+    RegisteredModelEvidence,
+    RunEvidence,
+    VersionEvidence,
+)
 
 log = logging.getLogger(__name__)
 
@@ -457,6 +464,7 @@ class DatabricksBackend:
         evidence.aliases = [str(a["alias"]) for a in mv.get("aliases") or []]
         evidence.model_id = mv.get("model_id") or None
         evidence.user_ids = [mv["user_id"]] if mv.get("user_id") else []
+        evidence.deployment_job = _deployment_job(mv.get("deployment_job_state"))
         return evidence
 
     # -- tracking --------------------------------------------------------------------------
@@ -612,6 +620,22 @@ def _ws_version_json(mv: dict) -> VersionEvidence:
         stage=stage if stage not in (None, "", "None") else None, status_message=mv.get("status_message") or None,
         creation_timestamp=int(mv["creation_timestamp"]) if mv.get("creation_timestamp") is not None else None,
         tags=_pairs(mv.get("tags")))
+
+
+def _deployment_job(state: dict | None) -> DeploymentJob | None:
+    """A UC version's ``deployment_job_state`` (mlflow/protos/databricks_uc_registry_messages.proto
+    ``ModelVersionDeploymentJobState``: job_id, run_id, job_state, run_state, current_task_name; enum
+    values by name, ``..._UNSPECIFIED`` meaning none; https://docs.databricks.com/aws/en/mlflow/deployment-job).
+    None when the model has no deployment job."""
+    if not isinstance(state, dict) or not state.get("job_id"):
+        return None
+
+    def named(value) -> str | None:
+        return None if not value or str(value).endswith("_UNSPECIFIED") else str(value)
+
+    return DeploymentJob(job_id=str(state["job_id"]), run_id=str(state.get("run_id") or "") or None,
+                         job_state=named(state.get("job_state")), run_state=named(state.get("run_state")),
+                         current_task=state.get("current_task_name") or None)
 
 
 def _run(run) -> RunEvidence:

@@ -86,6 +86,8 @@ class LocalDatabricks:
         self.job_runs: dict[int, jobs.Run] = {}
         self.transition_requests: dict[tuple[str, str], list[ml.Activity]] = {}
         self.schemas: set[tuple[str, str]] = {(CATALOG, SCHEMA)}  # (catalog, schema) pairs of the metastore
+        # (UC name, version) -> the version's MLflow 3 deployment job state
+        self.deployment_jobs: dict[tuple[str, str], uc_proto.ModelVersionDeploymentJobState] = {}
         self._lock = threading.Lock()
         self._http = requests.Session()
         workspace = self
@@ -120,6 +122,7 @@ class LocalDatabricks:
             self.requests.clear()
             self.faults.clear()
             self.foreign_runs.clear()
+            self.deployment_jobs.clear()
 
     def fail(self, match: str, *, status: int | None = None, retry_after: int | None = None,
              error_code: str | None = None, delay: float = 0.0, times: int | None = None) -> None:
@@ -431,6 +434,7 @@ class LocalDatabricks:
             model_id=mv.get("model_id") or "",
             aliases=[uc_proto.RegisteredModelAlias(alias=a, version=str(mv["version"])) for a in mv.get("aliases") or []],
             tags=[uc_proto.ModelVersionTag(key=t["key"], value=t.get("value", "")) for t in mv.get("tags") or []],
+            deployment_job_state=self.deployment_jobs.get((self.uc_name(mv["name"]), str(mv["version"]))),
         )
         return self._proto(message)
 

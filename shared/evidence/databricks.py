@@ -63,7 +63,7 @@ from shared.errors import (
     RateLimited,
     RegistryUnavailable,
 )
-from shared.evidence import azure_storage, databricks_scope
+from shared.evidence import azure_storage, databricks_presigned, databricks_scope
 from shared.evidence.deadline import DEFAULT_CHECK_SECONDS, Deadline
 from shared.evidence.model import (
     DatasetRef,
@@ -83,6 +83,8 @@ JOB_RUN_TAG = "mlflow.databricks.jobRunID"
 GIT_TAGS = ("mlflow.source.git.commit", "mlflow.databricks.gitRepoCommit")
 TRACKING_ARTIFACTS = re.compile(r"^dbfs:/databricks/mlflow-tracking/([^/]+)/(logged_models/)?([^/]+)(/.*)?$")
 FILES_ROOT = "/WorkspaceInternal/Mlflow/Artifacts"
+FILES_API = "the Databricks Files API"
+MLFLOW_ARTIFACTS_API = "MLflow's artifact API (after the Files API refused)"
 MISSING_CREDENTIALS = ("Databricks credentials not configured: set DATABRICKS_HOST with DATABRICKS_TOKEN, or with"
                        " DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET (OAuth M2M), or name a ~/.databrickscfg"
                        " profile (databricks://<profile>)")
@@ -293,6 +295,7 @@ class DatabricksBackend:
         self.unity_catalog = kind == "databricks-uc"
         self._profile = profile or None
         self._uc_schemas = uc_schemas
+        self._storage = requests.Session()  # presigned artifact URLs (databricks_presigned), no workspace credentials
         self._run_workspaces: dict[str, str] = {}  # run id -> workspace id, from UC versions seen
         self._lock = threading.Lock()
 
@@ -548,7 +551,13 @@ class DatabricksBackend:
                 # directory at the specified path, the API returns an HTTP 404 error."
                 entries = list(w.files.list_directory_contents(path))
             except dbx_errors.DatabricksError as exc:
-                raise self._artifact_error(location, exc) from None
+                where = _presigned_fallback(location, exc)
+                if where is None:
+                    raise self._artifact_error(location, exc) from None
+                try:
+                    return databricks_presigned.list_names(w, where)
+                except dbx_errors.DatabricksError as again:
+                    raise self._artifact_error(location, again, api=MLFLOW_ARTIFACTS_API) from None
             return sorted((e.name or os.path.basename((e.path or "").rstrip("/"))) + ("/" if e.is_directory else "")
                           for e in entries)
 
@@ -566,7 +575,14 @@ class DatabricksBackend:
                 raw = contents.read(limit)
                 contents.close()
             except dbx_errors.DatabricksError as exc:
-                raise self._artifact_error(f"{location}/{name}", exc) from None
+                where = _presigned_fallback(location, exc)
+                if where is None:
+                    raise self._artifact_error(f"{location}/{name}", exc) from None
+                try:
+                    raw = databricks_presigned.read_text(w, self._storage, where, name, limit, deadline=_deadline(),
+                                                         registry=self.uri, location=location)
+                except dbx_errors.DatabricksError as again:
+                    raise self._artifact_error(f"{location}/{name}", again, api=MLFLOW_ARTIFACTS_API) from None
             return raw.decode("utf-8", errors="replace")
 
     def _files_path(self, location: str) -> str:
@@ -586,17 +602,17 @@ class DatabricksBackend:
             "log the model with MLflow to the workspace's tracking server, or store it in a Unity Catalog volume",
             location=location)
 
-    def _artifact_error(self, location: str, exc: dbx_errors.DatabricksError) -> Exception:
+    def _artifact_error(self, location: str, exc: dbx_errors.DatabricksError, api: str = FILES_API) -> Exception:
         code = exc.error_code or ""
         if isinstance(exc, dbx_errors.NotFound) and code != "ENDPOINT_NOT_FOUND":
             return NotFoundInRegistry(f"artifacts at {location}: {_first_line(exc)}")
         if isinstance(exc, (dbx_errors.PermissionDenied, dbx_errors.Unauthenticated)):
             status = 403 if isinstance(exc, dbx_errors.PermissionDenied) else 401
-            return EvidenceUnreadable(f"artifacts at {location}", f"HTTP {status} {code} from the Databricks Files API",
+            return EvidenceUnreadable(f"artifacts at {location}", f"HTTP {status} {code} from {api}",
                                       "grant the identity CAN READ on the run's experiment (and READ VOLUME on a"
                                       " Unity Catalog volume)", location=location)
         if isinstance(exc, (dbx_errors.NotFound, dbx_errors.NotImplemented)):
-            return EvidenceUnreadable(f"artifacts at {location}", "this workspace does not serve the Databricks Files API"
+            return EvidenceUnreadable(f"artifacts at {location}", f"this workspace does not serve {api}"
                                       f" ({code or 'HTTP 404/501'})", "enable the Files API on the workspace",
                                       location=location)
         return self._api_error(f"artifacts at {location}", exc)
@@ -674,6 +690,14 @@ def _job_commit(w: WorkspaceClient, job_run_id: str) -> str | None:
             if commit:
                 return commit
     return None
+
+
+def _presigned_fallback(location: str, exc: dbx_errors.DatabricksError) -> databricks_presigned.TrackingPath | None:
+    """Where MLflow's artifact APIs serve ``location``, when the Files API refused it (401/403) or is
+    not there (404 ENDPOINT_NOT_FOUND, 501) and the location is an MLflow tracking location."""
+    refused = isinstance(exc, (dbx_errors.PermissionDenied, dbx_errors.Unauthenticated, dbx_errors.NotImplemented))
+    missing = isinstance(exc, dbx_errors.NotFound) and exc.error_code == "ENDPOINT_NOT_FOUND"
+    return databricks_presigned.tracking_path(location) if refused or missing else None
 
 
 def _told_once(on_request: OnRequest | None) -> None:

@@ -25,6 +25,8 @@ workspace, and ``runs/get`` answers 404 here).
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -37,7 +39,9 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import requests
 from databricks.sdk.service import catalog, files, jobs, ml
 from google.protobuf import json_format
+from mlflow.protos import databricks_artifacts_pb2 as artifacts_proto
 from mlflow.protos import databricks_uc_registry_messages_pb2 as uc_proto
+from mlflow.protos import service_pb2 as mlflow_proto
 
 WORKSPACE_ID = "1234567890123456"
 OTHER_WORKSPACE_ID = "6543210987654321"
@@ -86,6 +90,8 @@ class LocalDatabricks:
         self.job_runs: dict[int, jobs.Run] = {}
         self.transition_requests: dict[tuple[str, str], list[ml.Activity]] = {}
         self.schemas: set[tuple[str, str]] = {(CATALOG, SCHEMA)}  # (catalog, schema) pairs of the metastore
+        self.presign_seconds = 300.0  # how long a presigned artifact URL it hands out is valid
+        self._signing_key = secrets.token_bytes(32)
         # (UC name, version) -> the version's MLflow 3 deployment job state
         self.deployment_jobs: dict[tuple[str, str], uc_proto.ModelVersionDeploymentJobState] = {}
         self._lock = threading.Lock()
@@ -123,6 +129,7 @@ class LocalDatabricks:
             self.faults.clear()
             self.foreign_runs.clear()
             self.deployment_jobs.clear()
+            self.presign_seconds = 300.0
 
     def fail(self, match: str, *, status: int | None = None, retry_after: int | None = None,
              error_code: str | None = None, delay: float = 0.0, times: int | None = None) -> None:
@@ -185,6 +192,8 @@ class LocalDatabricks:
             return self._json(self.oidc_discovery())
         if path == "/oidc/v1/token" and method == "POST":
             return self._json(self.token_endpoint(raw, headers))
+        if path.startswith("/presigned/") and method == "GET":  # cloud storage: no workspace credentials
+            return self.presigned_download(path, query)
         if not path.startswith("/api/"):
             raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
         self._authenticate(headers)
@@ -234,6 +243,14 @@ class LocalDatabricks:
             (r"/api/2\.0/mlflow/experiments/search", "POST", self.search_experiments),
             (r"/api/2\.0/mlflow/runs/search", "POST", self.search_runs),
             (r"/api/2\.0/mlflow/logged-models/([^/]+)", "GET", self.get_logged_model),
+            # MLflow's artifact APIs, MLflow's Databricks artifact repository's way to artifacts
+            # (mlflow/store/artifact/databricks_artifact_repo_resources.py _Run / _LoggedModel;
+            # service.proto ListArtifacts, ListLoggedModelArtifacts; databricks_artifacts.proto)
+            (r"/api/2\.0/mlflow/artifacts/list", "GET", self.list_run_artifacts),
+            (r"/api/2\.0/mlflow/logged-models/([^/]+)/artifacts/directories", "GET", self.list_logged_model_artifacts),
+            (r"/api/2\.0/mlflow/artifacts/credentials-for-read", "POST", self.credentials_for_read),
+            (r"/api/2\.0/mlflow/logged-models/([^/]+)/artifacts/credentials-for-download", "POST",
+             self.credentials_for_download),
             # Files API (https://docs.databricks.com/api/workspace/files; service/files.py FilesAPI)
             (r"/api/2\.0/fs/directories(/.*)", "GET", self.list_directory),
             (r"/api/2\.0/fs/directories(/.*)", "HEAD", self.directory_metadata),
@@ -570,6 +587,72 @@ class LocalDatabricks:
         model = self._up("GET", f"logged-models/{quote(model_id, safe='')}")["model"]
         model["info"]["artifact_uri"] = self._dbfs(model["info"].get("artifact_uri"))
         return {"model": ml.LoggedModel.from_dict(model).as_dict()}
+
+    # -- MLflow's artifact APIs and presigned URLs ----------------------------------------------
+    def _artifact_files(self, endpoint: str, params: dict, root: str) -> dict:
+        data = self._up("GET", endpoint, params=params)
+        files = [mlflow_proto.FileInfo(path=f["path"], is_dir=bool(f.get("is_dir")), file_size=int(f.get("file_size") or 0))
+                 for f in data.get("files") or []]
+        return self._proto(mlflow_proto.ListArtifacts.Response(root_uri=self._dbfs(root) or "", files=files,
+                                                               next_page_token=data.get("next_page_token") or ""))
+
+    def list_run_artifacts(self, args: dict) -> dict:
+        # GET /api/2.0/mlflow/artifacts/list (https://docs.databricks.com/api/workspace/experiments/listartifacts)
+        run_id = args.get("run_id") or args.get("run_uuid") or ""
+        params = {"run_id": run_id, **{k: args[k] for k in ("path", "page_token") if args.get(k)}}
+        root = self._up("GET", "runs/get", params={"run_id": run_id})["run"]["info"].get("artifact_uri")
+        return self._artifact_files("artifacts/list", params, root)
+
+    def list_logged_model_artifacts(self, args: dict, model_id: str) -> dict:
+        # GET /api/2.0/mlflow/logged-models/{model_id}/artifacts/directories (service.proto ListLoggedModelArtifacts)
+        params = {k: args[k] for k in ("artifact_directory_path", "page_token") if args.get(k)}
+        root = self._up("GET", f"logged-models/{quote(model_id, safe='')}")["model"]["info"].get("artifact_uri")
+        return self._artifact_files(f"logged-models/{quote(model_id, safe='')}/artifacts/directories", params, root)
+
+    def _signed(self, kind: str, ident: str, path: str) -> str:
+        """A presigned URL on this server, valid :attr:`presign_seconds` (an Azure SAS-like ``se`` / ``sig``)."""
+        expiry = str(int(time.time() + self.presign_seconds))
+        resource = f"{kind}/{ident}/{path}"
+        sig = hmac.new(self._signing_key, f"{resource}\n{expiry}".encode(), hashlib.sha256).hexdigest()
+        return f"{self.host}/presigned/{quote(resource)}?se={expiry}&sig={sig}"
+
+    def credentials_for_read(self, args: dict) -> dict:
+        # POST /api/2.0/mlflow/artifacts/credentials-for-read (databricks_artifacts.proto GetCredentialsForRead)
+        run_id = args.get("run_id") or ""
+        self._up("GET", "runs/get", params={"run_id": run_id})  # 404 for an unknown run
+        infos = [artifacts_proto.ArtifactCredentialInfo(run_id=run_id, path=p, signed_uri=self._signed("runs", run_id, p),
+                                                        type=artifacts_proto.AZURE_SAS_URI)
+                 for p in args.get("path") or []]
+        return self._proto(artifacts_proto.GetCredentialsForRead.Response(credential_infos=infos))
+
+    def credentials_for_download(self, args: dict, model_id: str) -> dict:
+        # POST /api/2.0/mlflow/logged-models/{model_id}/artifacts/credentials-for-download
+        # (databricks_artifacts.proto GetCredentialsForLoggedModelDownload)
+        self._up("GET", f"logged-models/{quote(model_id, safe='')}")
+        creds = [artifacts_proto.LoggedModelArtifactCredential(
+            model_id=model_id, credential_info=artifacts_proto.ArtifactCredentialInfo(
+                path=p, signed_uri=self._signed("logged_models", model_id, p), type=artifacts_proto.AZURE_SAS_URI))
+            for p in args.get("paths") or []]
+        return self._proto(artifacts_proto.GetCredentialsForLoggedModelDownload.Response(credentials=creds))
+
+    def presigned_download(self, path: str, query: dict) -> tuple[int, bytes, dict]:
+        """What the storage answers for a presigned URL: the file, or 403 for a bad or expired signature
+        (Azure Storage's AuthenticationFailed)."""
+        resource = unquote(path[len("/presigned/"):])
+        expiry, sig = (query.get("se") or [""])[0], (query.get("sig") or [""])[0]
+        good = hmac.new(self._signing_key, f"{resource}\n{expiry}".encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(good, sig) or not expiry.isdigit() or int(expiry) < time.time():
+            return 403, b"<Error><Code>AuthenticationFailed</Code></Error>", {"Content-Type": "application/xml"}
+        kind, ident, rel = resource.split("/", 2)
+        if kind == "runs":
+            root = self._up("GET", "runs/get", params={"run_id": ident})["run"]["info"]["artifact_uri"]
+        else:
+            root = self._up("GET", f"logged-models/{quote(ident, safe='')}")["model"]["info"]["artifact_uri"]
+        stored = root[len("mlflow-artifacts:/"):].lstrip("/")
+        resp = self._http.get(f"{self.upstream}/api/2.0/mlflow-artifacts/artifacts/{quote(stored)}/{quote(rel)}", timeout=30)
+        if resp.status_code != 200:
+            return 404, b"<Error><Code>BlobNotFound</Code></Error>", {"Content-Type": "application/xml"}
+        return 200, resp.content, {"Content-Type": "application/octet-stream"}
 
     # -- Files API ------------------------------------------------------------------------------
     def _listing(self, files_path: str) -> list[dict]:

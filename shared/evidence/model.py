@@ -150,8 +150,9 @@ class PreviousHolder:
 
 @dataclass(frozen=True)
 class Approval:
-    """An approval the registry itself records (e.g. a Databricks transition request to the
-    target stage, approved): GOV-001 evidence next to the approval tag, its approver for GOV-002."""
+    """An approval the registry itself records: GOV-001 evidence next to the approval tag, its
+    approver for GOV-002. No backend fills it yet: Databricks documents no API that returns an
+    approved transition request (docs/sources/databricks-registry.md, "Approvals")."""
 
     approver: str
     source: str  # e.g. "transition_request"

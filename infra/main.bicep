@@ -43,6 +43,8 @@ param registries string = ''
 param databricksHost string = ''
 @description('EVIDENCE_GATE_UC_SCHEMAS: comma-separated Unity Catalog schemas (catalog.schema) and catalogs the reconcile sweep lists; empty: every model the identity may see.')
 param ucSchemas string = ''
+@description('EVIDENCE_GATE_DATABRICKS_WORKSPACES: comma-separated <workspace id>=<host> of other workspaces where a Unity Catalog version\'s run is read (the same service principal); empty: such runs are reported unreadable.')
+param databricksWorkspaces string = ''
 
 @description('DATABRICKS_CLIENT_ID: Databricks service principal (OAuth M2M); its secret goes to Key Vault.')
 param databricksClientId string = ''
@@ -223,6 +225,7 @@ module api 'app/api.bicep' = {
     azuremlRegion: azureMlWorkspace.outputs.location
     databricksHost: databricksHost
     ucSchemas: ucSchemas
+    databricksWorkspaces: databricksWorkspaces
     databricksClientId: databricksClientId
     databricksJobsWebhookUsername: databricksJobsWebhookUsername
     policyPath: policyPath

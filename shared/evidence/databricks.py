@@ -63,7 +63,7 @@ from shared.errors import (
     RateLimited,
     RegistryUnavailable,
 )
-from shared.evidence import azure_storage, databricks_presigned, databricks_scope
+from shared.evidence import azure_storage, databricks_presigned, databricks_scope, databricks_workspaces
 from shared.evidence.deadline import DEFAULT_CHECK_SECONDS, Deadline
 from shared.evidence.model import (
     DatasetRef,
@@ -230,7 +230,7 @@ _CLIENTS: dict[tuple, WorkspaceClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def _identity(profile: str | None) -> tuple:
+def _identity(profile: str | None, host: str | None) -> tuple:
     """What selects a workspace and its credentials (secrets only as digests)."""
     env = os.environ.get
 
@@ -238,12 +238,14 @@ def _identity(profile: str | None) -> tuple:
         value = env(name)
         return hashlib.sha256(value.encode()).hexdigest() if value else None
 
-    return (profile, env("DATABRICKS_HOST"), env("DATABRICKS_CONFIG_FILE"), env("DATABRICKS_CLIENT_ID"),
+    return (profile, host or env("DATABRICKS_HOST"), env("DATABRICKS_CONFIG_FILE"), env("DATABRICKS_CLIENT_ID"),
             digest("DATABRICKS_TOKEN"), digest("DATABRICKS_CLIENT_SECRET"))
 
 
-def workspace_client(profile: str | None) -> WorkspaceClient:
-    key = _identity(profile)
+def workspace_client(profile: str | None, host: str | None = None) -> WorkspaceClient:
+    """The process's client of a workspace: a profile's, or the environment's (``host``: another
+    workspace with the environment's credentials)."""
+    key = _identity(profile, host)
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
         if client is not None:
@@ -253,7 +255,7 @@ def workspace_client(profile: str | None) -> WorkspaceClient:
             # disable_experimental_files_api_client: files.download is one GET /api/2.0/fs/files on this
             # client's session. The SDK's newer download first asks for a presigned URL and reads it on
             # a session of its own, which neither the deadline nor the request hook would see.
-            cfg = Config(profile=profile or None, credentials_strategy=_PatOrM2M(), clock=_CLOCK,
+            cfg = Config(profile=profile or None, host=host or None, credentials_strategy=_PatOrM2M(), clock=_CLOCK,
                          disable_experimental_files_api_client=True, retry_timeout_seconds=HOST_METADATA_SECONDS,
                          http_timeout_seconds=min(HTTP_TIMEOUT, deadline.remaining()) if deadline else HTTP_TIMEOUT)
         except ValueError as exc:
@@ -284,9 +286,11 @@ class DatabricksBackend:
     lists_by_model = True  # Unity Catalog: search_model_versions takes updated_since (registry.py)
     tells_each_request = True  # every method calls on_request before each HTTP request (registry.py)
 
-    def __init__(self, uri: str, shown_uri: str, *, uc_schemas: str | None = None):
+    def __init__(self, uri: str, shown_uri: str, *, uc_schemas: str | None = None, workspaces: str | None = None):
         """``uc_schemas``: the Unity Catalog schemas and catalogs a listing covers (the value of
-        ``EVIDENCE_GATE_UC_SCHEMAS``, read when listing: :mod:`shared.evidence.databricks_scope`)."""
+        ``EVIDENCE_GATE_UC_SCHEMAS``, read when listing: :mod:`shared.evidence.databricks_scope`).
+        ``workspaces``: the other workspaces a version's run may be read in (the value of
+        ``EVIDENCE_GATE_DATABRICKS_WORKSPACES``: :mod:`shared.evidence.databricks_workspaces`)."""
         kind, _, profile = uri.partition("://")
         if kind not in ("databricks", "databricks-uc") or "/" in profile:
             raise BadInput(f"cannot use registry URI '{shown_uri}': a Databricks registry is databricks,"
@@ -295,6 +299,8 @@ class DatabricksBackend:
         self.unity_catalog = kind == "databricks-uc"
         self._profile = profile or None
         self._uc_schemas = uc_schemas
+        self._workspaces = workspaces
+        self._model_runs: dict[str, str] = {}  # logged model id -> its run id, from UC versions seen
         self._storage = requests.Session()  # presigned artifact URLs (databricks_presigned), no workspace credentials
         self._run_workspaces: dict[str, str] = {}  # run id -> workspace id, from UC versions seen
         self._lock = threading.Lock()
@@ -463,6 +469,9 @@ class DatabricksBackend:
         if run_id and workspace:
             with self._lock:
                 self._run_workspaces[run_id] = str(workspace)
+                model_id = mv.get("model_id") or _logged_model_of(mv.get("source"))
+                if model_id:
+                    self._model_runs[str(model_id)] = run_id
         evidence = _ws_version_json(mv)
         evidence.aliases = [str(a["alias"]) for a in mv.get("aliases") or []]
         evidence.model_id = mv.get("model_id") or None
@@ -482,23 +491,44 @@ class DatabricksBackend:
                 foreign = self._foreign(w, run_id)
                 if foreign is None:
                     raise
-                raise EvidenceUnreadable(
-                    f"source run {run_id}",
-                    f"the run is in Databricks workspace {foreign.workspace}, which this registry's workspace cannot read",
-                    f"check this version with DATABRICKS_HOST set to workspace {foreign.workspace}",
-                    location=f"workspace {foreign.workspace}") from None
+                w = self._there(foreign, run_id)  # the run's own workspace, where it is read
+                run = w.experiments.get_run(run_id).run
             evidence = _run(run)
             if evidence.git_commit is None and evidence.tags.get(JOB_RUN_TAG):
                 evidence.code_version = _job_commit(w, evidence.tags[JOB_RUN_TAG])
             return evidence
 
-    def _foreign(self, w: WorkspaceClient, run_id: str) -> _Foreign | None:
+    def _foreign(self, w: WorkspaceClient, ident: str) -> _Foreign | None:
+        """The other workspace a run (or a logged model, by its run) lives in, from the UC versions
+        seen (``run_tracking_server_id``); None when it is this one or not known."""
         with self._lock:
-            workspace = self._run_workspaces.get(run_id)
+            workspace = self._run_workspaces.get(ident) or self._run_workspaces.get(self._model_runs.get(ident, ""))
         here = w.config.workspace_id
         if workspace and str(workspace) != str(here or ""):
             return _Foreign(workspace)
         return None
+
+    def _there(self, foreign: _Foreign, run_id: str) -> WorkspaceClient:
+        """The client of the workspace a run lives in, when EVIDENCE_GATE_DATABRICKS_WORKSPACES names
+        it; otherwise the run is unreadable evidence (EVD-008), never missing."""
+        target = databricks_workspaces.parse(self._workspaces).get(foreign.workspace)
+        if target is None:
+            raise EvidenceUnreadable(
+                f"source run {run_id}",
+                f"the run is in Databricks workspace {foreign.workspace}, which this registry's workspace cannot read",
+                f"name that workspace in {databricks_workspaces.SETTING} ({foreign.workspace}=https://<its host>), or"
+                f" check this version with DATABRICKS_HOST set to workspace {foreign.workspace}",
+                location=f"workspace {foreign.workspace}")
+        return workspace_client(target.profile, host=target.host)
+
+    def _client_for(self, w: WorkspaceClient, location: str) -> WorkspaceClient:
+        """The workspace that holds an MLflow tracking location: another one for a run (or logged
+        model) known to live there and configured, else this one."""
+        where = databricks_presigned.tracking_path(location)
+        foreign = self._foreign(w, where.ident) if where is not None else None
+        if foreign is None or foreign.workspace not in databricks_workspaces.parse(self._workspaces):
+            return w
+        return self._there(foreign, where.ident)
 
     def job_task_runs(self, job_run_id: str, *, deadline: Deadline | None = None,
                       on_request: OnRequest | None = None) -> list[str]:
@@ -534,7 +564,13 @@ class DatabricksBackend:
                          on_request: OnRequest | None = None) -> LoggedModelInfo:
         with self._bounded(deadline, f"get logged model {model_id}", on_request) as w:
             # https://docs.databricks.com/api/workspace/experiments/getloggedmodel
-            info = w.experiments.get_logged_model(model_id).model.info
+            try:
+                info = w.experiments.get_logged_model(model_id).model.info
+            except dbx_errors.NotFound:
+                foreign = self._foreign(w, model_id)  # with its run, in another workspace
+                if foreign is None or foreign.workspace not in databricks_workspaces.parse(self._workspaces):
+                    raise
+                info = self._there(foreign, model_id).experiments.get_logged_model(model_id).model.info
             return LoggedModelInfo(model_id=info.model_id, artifact_location=info.artifact_uri,
                                    source_run_id=info.source_run_id or None)
 
@@ -546,6 +582,7 @@ class DatabricksBackend:
             return azure_storage.list_artifacts(location, deadline=deadline or Deadline(DEFAULT_CHECK_SECONDS))
         path = self._files_path(location)
         with self._bounded(deadline, f"list artifacts at {location}", on_request) as w:
+            w = self._client_for(w, location)
             try:
                 # https://docs.databricks.com/api/workspace/files/listdirectorycontents: "If there is no
                 # directory at the specified path, the API returns an HTTP 404 error."
@@ -569,6 +606,7 @@ class DatabricksBackend:
                                                     deadline=deadline or Deadline(DEFAULT_CHECK_SECONDS))
         path = f"{self._files_path(location).rstrip('/')}/{name}"
         with self._bounded(deadline, f"download {name} from {location}", on_request) as w:
+            w = self._client_for(w, location)
             try:
                 # https://docs.databricks.com/api/workspace/files/download
                 contents = w.files.download(path).contents
@@ -698,6 +736,13 @@ def _presigned_fallback(location: str, exc: dbx_errors.DatabricksError) -> datab
     refused = isinstance(exc, (dbx_errors.PermissionDenied, dbx_errors.Unauthenticated, dbx_errors.NotImplemented))
     missing = isinstance(exc, dbx_errors.NotFound) and exc.error_code == "ENDPOINT_NOT_FOUND"
     return databricks_presigned.tracking_path(location) if refused or missing else None
+
+
+def _logged_model_of(source: str | None) -> str | None:
+    """The logged model a version's source names: ``models:/<model id>`` (MLflow 3) or a
+    ``.../logged_models/<model id>/artifacts`` location."""
+    match = re.match(r"^models:/(m-[^/]+)$", source or "") or re.search(r"/logged_models/([^/]+)/", source or "")
+    return match.group(1) if match else None
 
 
 def _told_once(on_request: OnRequest | None) -> None:

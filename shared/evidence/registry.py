@@ -157,7 +157,8 @@ class RegistryClient:
         elif backend == "databricks" or (backend is None and _databricks_uri(uri)):
             from shared.evidence.databricks import DatabricksBackend  # databricks-sdk, imported only here
 
-            self._backend = DatabricksBackend(uri, self.uri, uc_schemas=settings.get("EVIDENCE_GATE_UC_SCHEMAS"))
+            self._backend = DatabricksBackend(uri, self.uri, uc_schemas=settings.get("EVIDENCE_GATE_UC_SCHEMAS"),
+                                              workspaces=settings.get("EVIDENCE_GATE_DATABRICKS_WORKSPACES"))
         else:
             from shared.evidence.mlflow_client import MlflowBackend
 

@@ -80,8 +80,9 @@ class LocalDatabricks:
     service principal that may use OAuth M2M."""
 
     def __init__(self, upstream: str, *, token: str = "dapi-local-test-token", client_id: str = "sp-evidence-gate",
-                 client_secret: str = "local-sp-secret"):
+                 client_secret: str = "local-sp-secret", workspace_id: str = WORKSPACE_ID):
         self.upstream = upstream.rstrip("/")
+        self.workspace_id = workspace_id
         self.token, self.client_id, self.client_secret = token, client_id, client_secret
         self.issued: dict[str, float] = {}  # OAuth access token -> expiry (epoch s)
         self.requests: list[tuple[str, str]] = []
@@ -263,7 +264,7 @@ class LocalDatabricks:
     # -- authentication -------------------------------------------------------------------------
     def host_metadata(self) -> dict:
         # databricks-sdk oauth.py HostMetadata / get_host_metadata: {host}/.well-known/databricks-config
-        return {"oidc_endpoint": f"{self.host}/oidc", "workspace_id": WORKSPACE_ID, "cloud": "azure"}
+        return {"oidc_endpoint": f"{self.host}/oidc", "workspace_id": self.workspace_id, "cloud": "azure"}
 
     def oidc_discovery(self) -> dict:
         # databricks-sdk oauth.py get_workspace_endpoints / OidcEndpoints.from_dict; RFC 8414 metadata
@@ -314,10 +315,10 @@ class LocalDatabricks:
         rest = re.sub(r"^([^/]+)/models/(m-[^/]+)", r"\1/logged_models/\2", rest)
         return f"{TRACKING_ROOT}/{rest}"
 
-    @staticmethod
-    def _upstream_path(files_path: str) -> str:
+    def _upstream_path(self, files_path: str) -> str:
         """A Files API path (mlflow databricks_run_artifact_repo.py / databricks_logged_model_artifact_repo.py
-        _build_root_path) as the open-source server's artifact path."""
+        _build_root_path) as the open-source server's artifact path; the runs of another workspace
+        (and their logged models) are not here."""
         if not files_path.startswith(FILES_ROOT + "/"):
             raise ApiError(403, "PERMISSION_DENIED", f"User does not have READ on {files_path}")
         rest = files_path[len(FILES_ROOT) + 1:]
@@ -325,7 +326,13 @@ class LocalDatabricks:
         if not match:
             raise _not_found(f"The directory being accessed is not found: {files_path}")
         exp, kind, ident, tail = match.groups()
+        if (ident if kind == "Runs" else self._model_run(ident)) in self.foreign_runs:
+            raise _not_found(f"The directory being accessed is not found: {files_path}")
         return f"{exp}/{ident}{tail or ''}" if kind == "Runs" else f"{exp}/models/{ident}{tail or ''}"
+
+    def _model_run(self, model_id: str) -> str | None:
+        model = self._up("GET", f"logged-models/{quote(model_id, safe='')}")["model"]
+        return model["info"].get("source_run_id")
 
     # -- Unity Catalog names --------------------------------------------------------------------
     def _short(self, full_name: str) -> str:
@@ -338,7 +345,7 @@ class LocalDatabricks:
         return parts[2] if (parts[0], parts[1]) == (CATALOG, SCHEMA) else full_name
 
     def _run_workspace(self, run_id: str | None) -> str:
-        return OTHER_WORKSPACE_ID if run_id in self.foreign_runs else WORKSPACE_ID
+        return OTHER_WORKSPACE_ID if run_id in self.foreign_runs else self.workspace_id
 
     # -- Unity Catalog REST API 2.1 -------------------------------------------------------------
     def _uc_model_info(self, rm: dict) -> dict:
@@ -585,6 +592,8 @@ class LocalDatabricks:
 
     def get_logged_model(self, args: dict, model_id: str) -> dict:
         model = self._up("GET", f"logged-models/{quote(model_id, safe='')}")["model"]
+        if model["info"].get("source_run_id") in self.foreign_runs:  # with its run, in another workspace
+            raise _not_found(f"Logged model '{model_id}' not found.")
         model["info"]["artifact_uri"] = self._dbfs(model["info"].get("artifact_uri"))
         return {"model": ml.LoggedModel.from_dict(model).as_dict()}
 

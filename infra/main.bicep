@@ -41,6 +41,10 @@ param registries string = ''
 
 @description('DATABRICKS_HOST, e.g. https://adb-123.4.azuredatabricks.net; empty when Databricks is not used.')
 param databricksHost string = ''
+@description('EVIDENCE_GATE_UC_SCHEMAS: comma-separated Unity Catalog schemas (catalog.schema) and catalogs the reconcile sweep lists; empty: every model the identity may see.')
+param ucSchemas string = ''
+@description('EVIDENCE_GATE_DATABRICKS_WORKSPACES: comma-separated <workspace id>=<host> of other workspaces where a Unity Catalog version\'s run is read (the same service principal); empty: such runs are reported unreadable.')
+param databricksWorkspaces string = ''
 
 @description('DATABRICKS_CLIENT_ID: Databricks service principal (OAuth M2M); its secret goes to Key Vault.')
 param databricksClientId string = ''
@@ -228,6 +232,8 @@ module api 'app/api.bicep' = {
     registries: empty(registries) ? defaultTrackingUri : registries
     azuremlRegion: azureMlWorkspace.outputs.location
     databricksHost: databricksHost
+    ucSchemas: ucSchemas
+    databricksWorkspaces: databricksWorkspaces
     databricksClientId: databricksClientId
     databricksJobsWebhookUsername: databricksJobsWebhookUsername
     policyPath: policyPath

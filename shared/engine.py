@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from shared.errors import VersionNotReady
@@ -132,7 +132,8 @@ class Engine:
         findings = evaluate_rules(ctx)
         active, expired = self.policy.waivers_for(subject.model or "", subject.version, ctx.now.date())
         expired_report = apply_waivers(findings, active, expired)
-        run = ctx.evidence.run
+        run, version = ctx.evidence.run, ctx.evidence.version
+        deployment_job = version.deployment_job if version is not None else None
         return build_report(
             check=ctx.check,
             trigger=trigger,
@@ -147,6 +148,7 @@ class Engine:
             links=ui_links(subject.registry, subject.model, subject.version, subject.run_id,
                            run.experiment_id if run else None),
             now=ctx.now,
+            deployment_job=asdict(deployment_job) if deployment_job is not None else None,
         )
 
 

@@ -27,6 +27,17 @@ def subject_line(report: dict) -> str:
     return what
 
 
+def deployment_job_line(job: dict) -> str:
+    """``deployment job 812, run 4410: APPROVAL at task approval (job CONNECTED)``."""
+    text = f"deployment job {job['job_id']}" + (f", run {job['run_id']}" if job.get("run_id") else "")
+    state = [job["run_state"]] if job.get("run_state") else []
+    if job.get("current_task"):
+        state.append(f"at task {job['current_task']}")
+    if state:
+        text += ": " + " ".join(state)
+    return text + (f" (job {job['job_state']})" if job.get("job_state") else "")
+
+
 def table(report: dict, *, colour: bool = False) -> str:
     c = report["counts"]
     verdict = report["verdict"]
@@ -52,6 +63,8 @@ def table(report: dict, *, colour: bool = False) -> str:
         lines.append("")
         lines.append(_paint(f"  expired waiver ignored: {w['rule']} for {w['model']} (approver {w['approver']}, "
                             f"expired {w['expires']})", "warn", colour))
+    if report.get("deployment_job"):
+        lines += ["", f"  {deployment_job_line(report['deployment_job'])}"]
     links = report.get("links") or {}
     if links.get("version") or links.get("run"):
         lines.append("")

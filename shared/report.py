@@ -71,9 +71,12 @@ def build_report(
     registry_requests: int,
     links: dict,
     now: datetime,
+    deployment_job: dict | None = None,
 ) -> dict:
+    """``deployment_job``: the Unity Catalog version's MLflow 3 deployment job (job_id, run_id,
+    job_state, run_state, current_task), reported only when the version has one."""
     findings = sorted(findings, key=lambda f: (f["waived"], SEVERITY_ORDER[f["severity"]], f["rule_id"]))
-    return {
+    report = {
         "schema": SCHEMA,
         "report_id": report_id(subject, trigger, policy_digest, evidence_digest, findings),
         "verdict": verdict_of(findings),
@@ -90,6 +93,9 @@ def build_report(
         "notes": [],
         "generated_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
+    if deployment_job is not None:
+        report["deployment_job"] = deployment_job
+    return report
 
 
 @cache

@@ -54,6 +54,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EVIDENCE_GATE_INTAKE_NOT_READY_SECONDS", "First re-check of a version whose source run is still running (seconds; later re-checks wait as long as the version has already waited, up to 10 min).", default="60"),
     Setting("EVIDENCE_GATE_INTAKE_VISIBILITY_SECONDS", "`evidence-gate serve` only: how long a received intake message stays invisible to other instances while it is checked (seconds).", default="300"),
     Setting("EVIDENCE_GATE_REGISTRIES", "Comma-separated registries the reconcile timer sweeps; defaults to MLFLOW_TRACKING_URI."),
+    Setting("EVIDENCE_GATE_UC_SCHEMAS", "Comma-separated Unity Catalog schemas (`catalog.schema`) and catalogs (`catalog`: each of its schemas) the reconcile sweep of a `databricks-uc` registry lists; unset: every model the identity may see."),
+    Setting("EVIDENCE_GATE_DATABRICKS_WORKSPACES", "Comma-separated `<workspace id>=<host or ~/.databrickscfg profile>`: other Databricks workspaces where a Unity Catalog version's run is read (`run_workspace_id`); unset: such a run is reported unreadable (EVD-008)."),
     Setting("EVIDENCE_GATE_CHECK_DEADLINE_SECONDS", "Deadline of one event-driven or CLI check, across every registry request and retry (seconds).", default="30"),
     Setting("EVIDENCE_GATE_RECONCILE_DEADLINE_SECONDS", "Deadline of each check of a reconcile sweep (seconds).", default="120"),
     Setting("AZURE_STORAGE_CONNECTION_STRING", "Local only: connection string of a storage account that holds model artifacts, used for that account instead of the identity (Azurite). Never printed."),

@@ -32,6 +32,10 @@ param registries string
 @description('Region of the Azure ML workspace (EVIDENCE_GATE_AZUREML_REGION).')
 param azuremlRegion string
 param databricksHost string = ''
+@description('Unity Catalog schemas and catalogs the reconcile sweep lists, comma-separated (EVIDENCE_GATE_UC_SCHEMAS); empty: every model the identity may see.')
+param ucSchemas string = ''
+@description('Other Databricks workspaces where a Unity Catalog version\'s run is read, <workspace id>=<host>, comma-separated (EVIDENCE_GATE_DATABRICKS_WORKSPACES).')
+param databricksWorkspaces string = ''
 param databricksClientId string = ''
 param databricksJobsWebhookUsername string = ''
 @description('Policy file path inside the deployed package, e.g. /home/site/wwwroot/policy.yaml; empty uses the built-in default policy.')
@@ -75,6 +79,8 @@ var appSettings = {
   EVIDENCE_GATE_REGISTRIES: registries
   EVIDENCE_GATE_AZUREML_REGION: azuremlRegion
   DATABRICKS_HOST: databricksHost
+  EVIDENCE_GATE_UC_SCHEMAS: ucSchemas
+  EVIDENCE_GATE_DATABRICKS_WORKSPACES: databricksWorkspaces
   DATABRICKS_CLIENT_ID: databricksClientId
   DATABRICKS_JOBS_WEBHOOK_USERNAME: databricksJobsWebhookUsername
   AZURE_CLIENT_ID: identityClientId

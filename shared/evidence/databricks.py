@@ -14,6 +14,10 @@ the registry kept answering 429). The host-metadata lookup databricks-sdk makes 
 is created (``/.well-known/databricks-config``, best effort) gets at most
 :data:`HOST_METADATA_SECONDS`.
 
+Counted requests: each method takes ``on_request`` and calls it before every HTTP request it
+sends to the workspace (the SDK's retries and the pages of a listing included): the reconcile
+sweep's rate limiter and the report's ``registry_requests`` count real requests, not calls.
+
 Endpoints (each method cites the page or MLflow store file it follows):
 
 - workspace registry: SDK ``model_registry`` (``/api/2.0/mlflow/model-versions/get``,
@@ -37,6 +41,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -58,9 +63,16 @@ from shared.errors import (
     RateLimited,
     RegistryUnavailable,
 )
-from shared.evidence import azure_storage
+from shared.evidence import azure_storage, databricks_presigned, databricks_scope, databricks_workspaces
 from shared.evidence.deadline import DEFAULT_CHECK_SECONDS, Deadline
-from shared.evidence.model import DatasetRef, LoggedModelInfo, RegisteredModelEvidence, RunEvidence, VersionEvidence
+from shared.evidence.model import (
+    DatasetRef,
+    DeploymentJob,
+    LoggedModelInfo,
+    RegisteredModelEvidence,
+    RunEvidence,
+    VersionEvidence,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +83,16 @@ JOB_RUN_TAG = "mlflow.databricks.jobRunID"
 GIT_TAGS = ("mlflow.source.git.commit", "mlflow.databricks.gitRepoCommit")
 TRACKING_ARTIFACTS = re.compile(r"^dbfs:/databricks/mlflow-tracking/([^/]+)/(logged_models/)?([^/]+)(/.*)?$")
 FILES_ROOT = "/WorkspaceInternal/Mlflow/Artifacts"
+FILES_API = "the Databricks Files API"
+MLFLOW_ARTIFACTS_API = "MLflow's artifact API (after the Files API refused)"
 MISSING_CREDENTIALS = ("Databricks credentials not configured: set DATABRICKS_HOST with DATABRICKS_TOKEN, or with"
                        " DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET (OAuth M2M), or name a ~/.databrickscfg"
                        " profile (databricks://<profile>)")
 
 
-# -- the deadline of the current call, per thread ---------------------------------------------
+# -- the deadline and request hook of the current call, per thread ---------------------------
 _CURRENT = threading.local()
+OnRequest = Callable[[], None]
 
 
 class _OutOfTime(Exception):
@@ -91,6 +106,23 @@ class _OutOfTime(Exception):
 
 def _deadline() -> Deadline | None:
     return getattr(_CURRENT, "deadline", None)
+
+
+def _announcing(headers: Callable[[], dict[str, str]]) -> Callable[[], dict[str, str]]:
+    """The SDK's header factory, telling the current call's ``on_request`` first. databricks-sdk
+    makes every API request through one ``requests.Session`` whose ``auth`` asks the header factory
+    for fresh headers (``_base_client.py`` ``_BaseClient._authenticate``), once for each request it
+    sends: every retry of ``retried(_perform)`` and every page of a listing. So this is told of each
+    real HTTP request, before it is sent (the rate limiter may wait here; the deadline is checked
+    after, by the adapter)."""
+
+    def factory() -> dict[str, str]:
+        hook = getattr(_CURRENT, "on_request", None)
+        if hook is not None:
+            hook()
+        return headers()
+
+    return factory
 
 
 class _DeadlineClock(Clock):
@@ -134,9 +166,9 @@ class _PatOrM2M(CredentialsStrategy):
             raise ValueError(MISSING_CREDENTIALS)
         if cfg.token:
             header = {"Authorization": f"Bearer {cfg.token}"}
-            return lambda: header
+            return _announcing(lambda: header)
         if cfg.client_id and cfg.client_secret:
-            return _M2MToken(cfg).headers
+            return _announcing(_M2MToken(cfg).headers)
         raise ValueError(MISSING_CREDENTIALS)
 
 
@@ -198,7 +230,7 @@ _CLIENTS: dict[tuple, WorkspaceClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def _identity(profile: str | None) -> tuple:
+def _identity(profile: str | None, host: str | None) -> tuple:
     """What selects a workspace and its credentials (secrets only as digests)."""
     env = os.environ.get
 
@@ -206,20 +238,25 @@ def _identity(profile: str | None) -> tuple:
         value = env(name)
         return hashlib.sha256(value.encode()).hexdigest() if value else None
 
-    return (profile, env("DATABRICKS_HOST"), env("DATABRICKS_CONFIG_FILE"), env("DATABRICKS_CLIENT_ID"),
+    return (profile, host or env("DATABRICKS_HOST"), env("DATABRICKS_CONFIG_FILE"), env("DATABRICKS_CLIENT_ID"),
             digest("DATABRICKS_TOKEN"), digest("DATABRICKS_CLIENT_SECRET"))
 
 
-def workspace_client(profile: str | None) -> WorkspaceClient:
-    key = _identity(profile)
+def workspace_client(profile: str | None, host: str | None = None) -> WorkspaceClient:
+    """The process's client of a workspace: a profile's, or the environment's (``host``: another
+    workspace with the environment's credentials)."""
+    key = _identity(profile, host)
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
         if client is not None:
             return client
         deadline = _deadline()
         try:
-            cfg = Config(profile=profile or None, credentials_strategy=_PatOrM2M(), clock=_CLOCK,
-                         retry_timeout_seconds=HOST_METADATA_SECONDS,
+            # disable_experimental_files_api_client: files.download is one GET /api/2.0/fs/files on this
+            # client's session. The SDK's newer download first asks for a presigned URL and reads it on
+            # a session of its own, which neither the deadline nor the request hook would see.
+            cfg = Config(profile=profile or None, host=host or None, credentials_strategy=_PatOrM2M(), clock=_CLOCK,
+                         disable_experimental_files_api_client=True, retry_timeout_seconds=HOST_METADATA_SECONDS,
                          http_timeout_seconds=min(HTTP_TIMEOUT, deadline.remaining()) if deadline else HTTP_TIMEOUT)
         except ValueError as exc:
             text = str(exc)
@@ -247,8 +284,13 @@ class _Foreign:
 class DatabricksBackend:
     name = "databricks"
     lists_by_model = True  # Unity Catalog: search_model_versions takes updated_since (registry.py)
+    tells_each_request = True  # every method calls on_request before each HTTP request (registry.py)
 
-    def __init__(self, uri: str, shown_uri: str):
+    def __init__(self, uri: str, shown_uri: str, *, uc_schemas: str | None = None, workspaces: str | None = None):
+        """``uc_schemas``: the Unity Catalog schemas and catalogs a listing covers (the value of
+        ``EVIDENCE_GATE_UC_SCHEMAS``, read when listing: :mod:`shared.evidence.databricks_scope`).
+        ``workspaces``: the other workspaces a version's run may be read in (the value of
+        ``EVIDENCE_GATE_DATABRICKS_WORKSPACES``: :mod:`shared.evidence.databricks_workspaces`)."""
         kind, _, profile = uri.partition("://")
         if kind not in ("databricks", "databricks-uc") or "/" in profile:
             raise BadInput(f"cannot use registry URI '{shown_uri}': a Databricks registry is databricks,"
@@ -256,22 +298,29 @@ class DatabricksBackend:
         self.uri = shown_uri
         self.unity_catalog = kind == "databricks-uc"
         self._profile = profile or None
+        self._uc_schemas = uc_schemas
+        self._workspaces = workspaces
+        self._model_runs: dict[str, str] = {}  # logged model id -> its run id, from UC versions seen
+        self._storage = requests.Session()  # presigned artifact URLs (databricks_presigned), no workspace credentials
         self._run_workspaces: dict[str, str] = {}  # run id -> workspace id, from UC versions seen
         self._lock = threading.Lock()
 
     # -- plumbing --------------------------------------------------------------------------
     @contextmanager
-    def _bounded(self, deadline: Deadline | None, what: str):
+    def _bounded(self, deadline: Deadline | None, what: str, on_request: OnRequest | None):
+        """The workspace's client, with ``deadline`` bounding every request and retry wait made
+        here and ``on_request`` told of each HTTP request to the workspace (the rate limiter and
+        request count of :class:`~shared.evidence.registry.RegistryClient`)."""
         deadline = deadline or Deadline(DEFAULT_CHECK_SECONDS)
         deadline.check(self.uri, what)
-        before = _deadline()
-        _CURRENT.deadline = deadline
+        before = _deadline(), getattr(_CURRENT, "on_request", None)
+        _CURRENT.deadline, _CURRENT.on_request = deadline, on_request
         try:
             yield workspace_client(self._profile)
         except _OutOfTime as exc:
             raise self._out_of_time(what, exc, deadline) from None
         finally:
-            _CURRENT.deadline = before
+            _CURRENT.deadline, _CURRENT.on_request = before
 
     def _out_of_time(self, what: str, exc: _OutOfTime, deadline: Deadline) -> Exception:
         """The error that asked for the retry the deadline did not allow (a 429, a 5xx, a refused
@@ -323,9 +372,10 @@ class DatabricksBackend:
         return name
 
     # -- registry --------------------------------------------------------------------------
-    def get_model_version(self, name: str, version: str, *, deadline: Deadline | None = None) -> VersionEvidence:
+    def get_model_version(self, name: str, version: str, *, deadline: Deadline | None = None,
+                          on_request: OnRequest | None = None) -> VersionEvidence:
         what = f"get model version {name}/{version}"
-        with self._bounded(deadline, what) as w:
+        with self._bounded(deadline, what, on_request) as w:
             if self.unity_catalog:
                 # mlflow/store/_unity_catalog/registry/rest_store.py get_model_version
                 data = w.api_client.do("GET", "/api/2.0/mlflow/unity-catalog/model-versions/get",
@@ -334,9 +384,10 @@ class DatabricksBackend:
             # https://docs.databricks.com/api/workspace/modelregistry/getmodelversion
             return _ws_version(w.model_registry.get_model_version(name, version).model_version)
 
-    def get_registered_model(self, name: str, *, deadline: Deadline | None = None) -> RegisteredModelEvidence:
+    def get_registered_model(self, name: str, *, deadline: Deadline | None = None,
+                             on_request: OnRequest | None = None) -> RegisteredModelEvidence:
         what = f"get registered model {name}"
-        with self._bounded(deadline, what) as w:
+        with self._bounded(deadline, what, on_request) as w:
             if self.unity_catalog:
                 # tags and aliases: rest_store.py get_registered_model; the owner field only in the UC API
                 # (https://docs.databricks.com/api/workspace/registeredmodels/get)
@@ -354,8 +405,9 @@ class DatabricksBackend:
                 latest_versions={mv.current_stage or "None": str(mv.version) for mv in rm.latest_versions or []})
 
     def search_model_versions(self, filter_string: str | None, page_token: str | None, max_results: int, *,
-                              updated_since: int | None = None, deadline: Deadline | None = None):
-        with self._bounded(deadline, "search model versions") as w:
+                              updated_since: int | None = None, deadline: Deadline | None = None,
+                              on_request: OnRequest | None = None):
+        with self._bounded(deadline, "search model versions", on_request) as w:
             if not self.unity_catalog:
                 # https://docs.databricks.com/api/workspace/modelregistry/searchmodelversions
                 query = {"max_results": max_results, "order_by": ["last_updated_timestamp DESC"]}
@@ -394,12 +446,13 @@ class DatabricksBackend:
         return page, data.get("next_page_token") or None
 
     def _uc_models(self, w: WorkspaceClient) -> list[tuple[str, int]]:
-        # https://docs.databricks.com/api/workspace/registeredmodels/list (every model the identity may
-        # see; the SDK follows next_page_token)
-        return [(m.full_name, m.updated_at or 0) for m in w.registered_models.list()]
+        # the registered models of EVIDENCE_GATE_UC_SCHEMAS, or every model the identity may see
+        # (https://docs.databricks.com/api/workspace/registeredmodels/list)
+        return databricks_scope.list_models(w, databricks_scope.parse(self._uc_schemas))
 
-    def search_registered_models(self, page_token: str | None, max_results: int, *, deadline: Deadline | None = None):
-        with self._bounded(deadline, "search registered models") as w:
+    def search_registered_models(self, page_token: str | None, max_results: int, *, deadline: Deadline | None = None,
+                                 on_request: OnRequest | None = None):
+        with self._bounded(deadline, "search registered models", on_request) as w:
             if self.unity_catalog:  # UC lists in its own order: all of it, newest first
                 return sorted(self._uc_models(w), key=lambda p: -p[1]), None
             # https://docs.databricks.com/api/workspace/modelregistry/searchmodels
@@ -416,16 +469,21 @@ class DatabricksBackend:
         if run_id and workspace:
             with self._lock:
                 self._run_workspaces[run_id] = str(workspace)
+                model_id = mv.get("model_id") or _logged_model_of(mv.get("source"))
+                if model_id:
+                    self._model_runs[str(model_id)] = run_id
         evidence = _ws_version_json(mv)
         evidence.aliases = [str(a["alias"]) for a in mv.get("aliases") or []]
         evidence.model_id = mv.get("model_id") or None
         evidence.user_ids = [mv["user_id"]] if mv.get("user_id") else []
+        evidence.deployment_job = _deployment_job(mv.get("deployment_job_state"))
         return evidence
 
     # -- tracking --------------------------------------------------------------------------
-    def get_run(self, run_id: str, *, deadline: Deadline | None = None) -> RunEvidence:
+    def get_run(self, run_id: str, *, deadline: Deadline | None = None,
+                on_request: OnRequest | None = None) -> RunEvidence:
         what = f"get run {run_id}"
-        with self._bounded(deadline, what) as w:
+        with self._bounded(deadline, what, on_request) as w:
             try:
                 # https://docs.databricks.com/api/workspace/experiments/getrun
                 run = w.experiments.get_run(run_id).run
@@ -433,30 +491,52 @@ class DatabricksBackend:
                 foreign = self._foreign(w, run_id)
                 if foreign is None:
                     raise
-                raise EvidenceUnreadable(
-                    f"source run {run_id}",
-                    f"the run is in Databricks workspace {foreign.workspace}, which this registry's workspace cannot read",
-                    f"check this version with DATABRICKS_HOST set to workspace {foreign.workspace}",
-                    location=f"workspace {foreign.workspace}") from None
+                w = self._there(foreign, run_id)  # the run's own workspace, where it is read
+                run = w.experiments.get_run(run_id).run
             evidence = _run(run)
             if evidence.git_commit is None and evidence.tags.get(JOB_RUN_TAG):
                 evidence.code_version = _job_commit(w, evidence.tags[JOB_RUN_TAG])
             return evidence
 
-    def _foreign(self, w: WorkspaceClient, run_id: str) -> _Foreign | None:
+    def _foreign(self, w: WorkspaceClient, ident: str) -> _Foreign | None:
+        """The other workspace a run (or a logged model, by its run) lives in, from the UC versions
+        seen (``run_tracking_server_id``); None when it is this one or not known."""
         with self._lock:
-            workspace = self._run_workspaces.get(run_id)
+            workspace = self._run_workspaces.get(ident) or self._run_workspaces.get(self._model_runs.get(ident, ""))
         here = w.config.workspace_id
         if workspace and str(workspace) != str(here or ""):
             return _Foreign(workspace)
         return None
 
-    def job_task_runs(self, job_run_id: str, *, deadline: Deadline | None = None) -> list[str]:
+    def _there(self, foreign: _Foreign, run_id: str) -> WorkspaceClient:
+        """The client of the workspace a run lives in, when EVIDENCE_GATE_DATABRICKS_WORKSPACES names
+        it; otherwise the run is unreadable evidence (EVD-008), never missing."""
+        target = databricks_workspaces.parse(self._workspaces).get(foreign.workspace)
+        if target is None:
+            raise EvidenceUnreadable(
+                f"source run {run_id}",
+                f"the run is in Databricks workspace {foreign.workspace}, which this registry's workspace cannot read",
+                f"name that workspace in {databricks_workspaces.SETTING} ({foreign.workspace}=https://<its host>), or"
+                f" check this version with DATABRICKS_HOST set to workspace {foreign.workspace}",
+                location=f"workspace {foreign.workspace}")
+        return workspace_client(target.profile, host=target.host)
+
+    def _client_for(self, w: WorkspaceClient, location: str) -> WorkspaceClient:
+        """The workspace that holds an MLflow tracking location: another one for a run (or logged
+        model) known to live there and configured, else this one."""
+        where = databricks_presigned.tracking_path(location)
+        foreign = self._foreign(w, where.ident) if where is not None else None
+        if foreign is None or foreign.workspace not in databricks_workspaces.parse(self._workspaces):
+            return w
+        return self._there(foreign, where.ident)
+
+    def job_task_runs(self, job_run_id: str, *, deadline: Deadline | None = None,
+                      on_request: OnRequest | None = None) -> list[str]:
         """The run ids of a job run's tasks (https://docs.databricks.com/api/workspace/jobs/getrun
         ``tasks[].run_id``); [] when the job run is unknown or this identity may not read it."""
         if not job_run_id.isdigit():
             return []
-        with self._bounded(deadline, f"get job run {job_run_id}") as w:
+        with self._bounded(deadline, f"get job run {job_run_id}", on_request) as w:
             try:
                 run = w.jobs.get_run(int(job_run_id))
             except (dbx_errors.NotFound, dbx_errors.BadRequest, dbx_errors.PermissionDenied) as exc:
@@ -464,56 +544,83 @@ class DatabricksBackend:
                 return []
             return [str(t.run_id) for t in run.tasks or [] if t.run_id and str(t.run_id) != job_run_id]
 
-    def search_experiments(self, page_token: str | None, max_results: int, *, deadline: Deadline | None = None):
-        with self._bounded(deadline, "search experiments") as w:
+    def search_experiments(self, page_token: str | None, max_results: int, *, deadline: Deadline | None = None,
+                           on_request: OnRequest | None = None):
+        with self._bounded(deadline, "search experiments", on_request) as w:
             # https://docs.databricks.com/api/workspace/experiments/searchexperiments (one page)
             body = {"max_results": max_results, **({"page_token": page_token} if page_token else {})}
             data = w.api_client.do("POST", "/api/2.0/mlflow/experiments/search", body=body)
             return [str(e["experiment_id"]) for e in data.get("experiments") or []], data.get("next_page_token") or None
 
     def search_runs(self, experiment_ids: list[str], filter_string: str, max_results: int, *,
-                    deadline: Deadline | None = None) -> list[str]:
-        with self._bounded(deadline, "search runs") as w:
+                    deadline: Deadline | None = None, on_request: OnRequest | None = None) -> list[str]:
+        with self._bounded(deadline, "search runs", on_request) as w:
             # https://docs.databricks.com/api/workspace/experiments/searchruns (one page)
             data = w.api_client.do("POST", "/api/2.0/mlflow/runs/search",
                                    body={"experiment_ids": experiment_ids, "filter": filter_string, "max_results": max_results})
             return [r["info"].get("run_id") or r["info"]["run_uuid"] for r in data.get("runs") or []]
 
-    def get_logged_model(self, model_id: str, *, deadline: Deadline | None = None) -> LoggedModelInfo:
-        with self._bounded(deadline, f"get logged model {model_id}") as w:
+    def get_logged_model(self, model_id: str, *, deadline: Deadline | None = None,
+                         on_request: OnRequest | None = None) -> LoggedModelInfo:
+        with self._bounded(deadline, f"get logged model {model_id}", on_request) as w:
             # https://docs.databricks.com/api/workspace/experiments/getloggedmodel
-            info = w.experiments.get_logged_model(model_id).model.info
+            try:
+                info = w.experiments.get_logged_model(model_id).model.info
+            except dbx_errors.NotFound:
+                foreign = self._foreign(w, model_id)  # with its run, in another workspace
+                if foreign is None or foreign.workspace not in databricks_workspaces.parse(self._workspaces):
+                    raise
+                info = self._there(foreign, model_id).experiments.get_logged_model(model_id).model.info
             return LoggedModelInfo(model_id=info.model_id, artifact_location=info.artifact_uri,
                                    source_run_id=info.source_run_id or None)
 
     # -- artifacts -------------------------------------------------------------------------
-    def list_artifacts(self, location: str, *, deadline: Deadline | None = None) -> list[str]:
+    def list_artifacts(self, location: str, *, deadline: Deadline | None = None,
+                       on_request: OnRequest | None = None) -> list[str]:
         if azure_storage.serves(location):  # a Unity Catalog external location in ADLS, read with the identity
+            _told_once(on_request)
             return azure_storage.list_artifacts(location, deadline=deadline or Deadline(DEFAULT_CHECK_SECONDS))
         path = self._files_path(location)
-        with self._bounded(deadline, f"list artifacts at {location}") as w:
+        with self._bounded(deadline, f"list artifacts at {location}", on_request) as w:
+            w = self._client_for(w, location)
             try:
                 # https://docs.databricks.com/api/workspace/files/listdirectorycontents: "If there is no
                 # directory at the specified path, the API returns an HTTP 404 error."
                 entries = list(w.files.list_directory_contents(path))
             except dbx_errors.DatabricksError as exc:
-                raise self._artifact_error(location, exc) from None
+                where = _presigned_fallback(location, exc)
+                if where is None:
+                    raise self._artifact_error(location, exc) from None
+                try:
+                    return databricks_presigned.list_names(w, where)
+                except dbx_errors.DatabricksError as again:
+                    raise self._artifact_error(location, again, api=MLFLOW_ARTIFACTS_API) from None
             return sorted((e.name or os.path.basename((e.path or "").rstrip("/"))) + ("/" if e.is_directory else "")
                           for e in entries)
 
-    def read_artifact_text(self, location: str, name: str, limit: int, *, deadline: Deadline | None = None) -> str:
+    def read_artifact_text(self, location: str, name: str, limit: int, *, deadline: Deadline | None = None,
+                           on_request: OnRequest | None = None) -> str:
         if azure_storage.serves(location):
+            _told_once(on_request)
             return azure_storage.read_artifact_text(location, name, limit,
                                                     deadline=deadline or Deadline(DEFAULT_CHECK_SECONDS))
         path = f"{self._files_path(location).rstrip('/')}/{name}"
-        with self._bounded(deadline, f"download {name} from {location}") as w:
+        with self._bounded(deadline, f"download {name} from {location}", on_request) as w:
+            w = self._client_for(w, location)
             try:
                 # https://docs.databricks.com/api/workspace/files/download
                 contents = w.files.download(path).contents
                 raw = contents.read(limit)
                 contents.close()
             except dbx_errors.DatabricksError as exc:
-                raise self._artifact_error(f"{location}/{name}", exc) from None
+                where = _presigned_fallback(location, exc)
+                if where is None:
+                    raise self._artifact_error(f"{location}/{name}", exc) from None
+                try:
+                    raw = databricks_presigned.read_text(w, self._storage, where, name, limit, deadline=_deadline(),
+                                                         registry=self.uri, location=location)
+                except dbx_errors.DatabricksError as again:
+                    raise self._artifact_error(f"{location}/{name}", again, api=MLFLOW_ARTIFACTS_API) from None
             return raw.decode("utf-8", errors="replace")
 
     def _files_path(self, location: str) -> str:
@@ -533,17 +640,17 @@ class DatabricksBackend:
             "log the model with MLflow to the workspace's tracking server, or store it in a Unity Catalog volume",
             location=location)
 
-    def _artifact_error(self, location: str, exc: dbx_errors.DatabricksError) -> Exception:
+    def _artifact_error(self, location: str, exc: dbx_errors.DatabricksError, api: str = FILES_API) -> Exception:
         code = exc.error_code or ""
         if isinstance(exc, dbx_errors.NotFound) and code != "ENDPOINT_NOT_FOUND":
             return NotFoundInRegistry(f"artifacts at {location}: {_first_line(exc)}")
         if isinstance(exc, (dbx_errors.PermissionDenied, dbx_errors.Unauthenticated)):
             status = 403 if isinstance(exc, dbx_errors.PermissionDenied) else 401
-            return EvidenceUnreadable(f"artifacts at {location}", f"HTTP {status} {code} from the Databricks Files API",
+            return EvidenceUnreadable(f"artifacts at {location}", f"HTTP {status} {code} from {api}",
                                       "grant the identity CAN READ on the run's experiment (and READ VOLUME on a"
                                       " Unity Catalog volume)", location=location)
         if isinstance(exc, (dbx_errors.NotFound, dbx_errors.NotImplemented)):
-            return EvidenceUnreadable(f"artifacts at {location}", "this workspace does not serve the Databricks Files API"
+            return EvidenceUnreadable(f"artifacts at {location}", f"this workspace does not serve {api}"
                                       f" ({code or 'HTTP 404/501'})", "enable the Files API on the workspace",
                                       location=location)
         return self._api_error(f"artifacts at {location}", exc)
@@ -567,6 +674,22 @@ def _ws_version_json(mv: dict) -> VersionEvidence:
         stage=stage if stage not in (None, "", "None") else None, status_message=mv.get("status_message") or None,
         creation_timestamp=int(mv["creation_timestamp"]) if mv.get("creation_timestamp") is not None else None,
         tags=_pairs(mv.get("tags")))
+
+
+def _deployment_job(state: dict | None) -> DeploymentJob | None:
+    """A UC version's ``deployment_job_state`` (mlflow/protos/databricks_uc_registry_messages.proto
+    ``ModelVersionDeploymentJobState``: job_id, run_id, job_state, run_state, current_task_name; enum
+    values by name, ``..._UNSPECIFIED`` meaning none; https://docs.databricks.com/aws/en/mlflow/deployment-job).
+    None when the model has no deployment job."""
+    if not isinstance(state, dict) or not state.get("job_id"):
+        return None
+
+    def named(value) -> str | None:
+        return None if not value or str(value).endswith("_UNSPECIFIED") else str(value)
+
+    return DeploymentJob(job_id=str(state["job_id"]), run_id=str(state.get("run_id") or "") or None,
+                         job_state=named(state.get("job_state")), run_state=named(state.get("run_state")),
+                         current_task=state.get("current_task_name") or None)
 
 
 def _run(run) -> RunEvidence:
@@ -605,6 +728,28 @@ def _job_commit(w: WorkspaceClient, job_run_id: str) -> str | None:
             if commit:
                 return commit
     return None
+
+
+def _presigned_fallback(location: str, exc: dbx_errors.DatabricksError) -> databricks_presigned.TrackingPath | None:
+    """Where MLflow's artifact APIs serve ``location``, when the Files API refused it (401/403) or is
+    not there (404 ENDPOINT_NOT_FOUND, 501) and the location is an MLflow tracking location."""
+    refused = isinstance(exc, (dbx_errors.PermissionDenied, dbx_errors.Unauthenticated, dbx_errors.NotImplemented))
+    missing = isinstance(exc, dbx_errors.NotFound) and exc.error_code == "ENDPOINT_NOT_FOUND"
+    return databricks_presigned.tracking_path(location) if refused or missing else None
+
+
+def _logged_model_of(source: str | None) -> str | None:
+    """The logged model a version's source names: ``models:/<model id>`` (MLflow 3) or a
+    ``.../logged_models/<model id>/artifacts`` location."""
+    match = re.match(r"^models:/(m-[^/]+)$", source or "") or re.search(r"/logged_models/([^/]+)/", source or "")
+    return match.group(1) if match else None
+
+
+def _told_once(on_request: OnRequest | None) -> None:
+    """A read from Azure storage, not the workspace: one request to the caller (its few requests go
+    to the storage account, which Databricks' rate limits do not cover)."""
+    if on_request is not None:
+        on_request()
 
 
 def _pairs(items) -> dict[str, str]:

@@ -82,6 +82,18 @@ class ModelArtifacts:
         return [f for f in ENV_FILES if f in self.files]
 
 
+@dataclass(frozen=True)
+class DeploymentJob:
+    """The MLflow 3 deployment job of a Unity Catalog version, as the registry reports it
+    (``deployment_job_state``): the job, its run for this version, and where that run is."""
+
+    job_id: str
+    run_id: str | None = None
+    job_state: str | None = None  # CONNECTED, NOT_SET_UP, NOT_FOUND, REQUIRED_PARAMETERS_CHANGED
+    run_state: str | None = None  # PENDING, RUNNING, APPROVAL, SUCCEEDED, FAILED, NO_VALID_DEPLOYMENT_JOB_FOUND
+    current_task: str | None = None  # the task the run is at, e.g. the approval task
+
+
 @dataclass
 class VersionEvidence:
     name: str
@@ -99,6 +111,7 @@ class VersionEvidence:
     aliases: list[str] = field(default_factory=list)
     owner: str | None = None  # the registry's native owner field (Unity Catalog)
     user_ids: list[str] = field(default_factory=list)  # other identities of whoever registered it (object id, UPN)
+    deployment_job: DeploymentJob | None = None  # Unity Catalog: the version's MLflow 3 deployment job
 
 
 @dataclass(frozen=True)
@@ -137,8 +150,9 @@ class PreviousHolder:
 
 @dataclass(frozen=True)
 class Approval:
-    """An approval the registry itself records (e.g. a Databricks transition request to the
-    target stage, approved): GOV-001 evidence next to the approval tag, its approver for GOV-002."""
+    """An approval the registry itself records: GOV-001 evidence next to the approval tag, its
+    approver for GOV-002. No backend fills it yet: Databricks documents no API that returns an
+    approved transition request (docs/sources/databricks-registry.md, "Approvals")."""
 
     approver: str
     source: str  # e.g. "transition_request"

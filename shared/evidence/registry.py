@@ -28,6 +28,7 @@ client (:mod:`shared.evidence.mlflow_client`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -107,12 +108,15 @@ def _databricks_uri(uri: str) -> bool:
 
 
 class RegistryClient:
-    """Read-only access to one registry. Thread-safe; counts the requests it makes."""
+    """Read-only access to one registry. Thread-safe; counts the requests it makes (``requests``:
+    HTTP requests on Databricks, calls elsewhere)."""
 
     def __init__(self, uri: str, *, before_request: Callable[[str], None] | None = None, backend: str | None = None,
                  deadline: Deadline | float | None = None):
         """``before_request(api)`` runs before every request, with the request's API class (one of
-        :data:`API_CLASSES`): the reconcile sweep's rate limiter. ``backend``: ``rest``,
+        :data:`API_CLASSES`): the reconcile sweep's rate limiter. On Databricks it runs before each
+        HTTP request the SDK sends (its retries and the pages of a listing included); on the other
+        backends once per call. ``backend``: ``rest``,
         ``databricks``, ``azureml`` or ``mlflow`` to choose instead of by URI (``rest`` serves http(s)
         URIs only, ``databricks`` the Databricks ones). ``deadline``: the check's deadline (seconds
         from now, or a Deadline; default ``EVIDENCE_GATE_CHECK_DEADLINE_SECONDS``): one client serves
@@ -135,7 +139,8 @@ class RegistryClient:
         elif backend == "databricks" or (backend is None and _databricks_uri(uri)):
             from shared.evidence.databricks import DatabricksBackend  # databricks-sdk, imported only here
 
-            self._backend = DatabricksBackend(uri, self.uri)
+            self._backend = DatabricksBackend(uri, self.uri, uc_schemas=settings.get("EVIDENCE_GATE_UC_SCHEMAS"),
+                                              workspaces=settings.get("EVIDENCE_GATE_DATABRICKS_WORKSPACES"))
         else:
             from shared.evidence.mlflow_client import MlflowBackend
 
@@ -147,15 +152,21 @@ class RegistryClient:
         return self._backend.name
 
     # -- plumbing --------------------------------------------------------------------------
-    def _count(self) -> None:
+    def _announce(self, api: str) -> None:
+        """One HTTP request of class ``api`` is about to be sent: the rate limiter, then the count."""
+        if self._before_request is not None:
+            self._before_request(api)
         with self._lock:
             self.requests += 1
 
     def _call(self, api: str, what: str, fn, *args, **kwargs):
         self.deadline.check(self.uri, what)
-        if self._before_request is not None:
-            self._before_request(api)
-        self._count()
+        if getattr(self._backend, "tells_each_request", False):
+            # the backend tells each HTTP request it sends, retries and pages included (Databricks:
+            # one call can be several requests)
+            kwargs["on_request"] = functools.partial(self._announce, api)
+        else:
+            self._announce(api)
         try:
             return fn(*args, deadline=self.deadline, **kwargs)
         except EvidenceGateError as exc:  # the backend knew what it was

@@ -27,7 +27,9 @@ def api_class(path: str) -> str:
     """The rate-limit class of a request as Databricks counts it (registry / tracking / search),
     from the path the proxy received: an independent check of the client's own classification."""
     path = path.split("?")[0]
-    if "/mlflow/model-versions/" in path or "/mlflow/registered-models/" in path:
+    # the Model Registry, MLflow's Unity Catalog paths included, and the UC models API (Databricks)
+    if any(part in path for part in ("/model-versions/", "/registered-models/", "/transition-requests/",
+                                     "/unity-catalog/models")):
         return "registry"
     if path.endswith(("/mlflow/runs/search", "/mlflow/experiments/search")):
         return "search"

@@ -80,15 +80,18 @@ def test_a_5xx_is_unavailable_with_its_status(workspace, scenarios):
 
 
 def test_403_on_artifacts_is_unreadable_evidence_not_an_outage_nor_a_missing_model(workspace, scenarios):
+    """Refused by the Files API and by MLflow's artifact API, its fallback."""
     client = RegistryClient("databricks-uc")
     trained = scenarios["clean"]
     location = client.get_logged_model(trained.model_id).artifact_location
     workspace.fail("/api/2.0/fs/directories", status=403)
+    workspace.fail("/artifacts/directories", status=403)
     with pytest.raises(EvidenceUnreadable) as caught:
         client.list_artifacts(location)
-    assert "HTTP 403 PERMISSION_DENIED" in caught.value.reason and "CAN READ" in caught.value.fix
-    assert caught.value.location == location
+    assert "HTTP 403 PERMISSION_DENIED from MLflow's artifact API" in caught.value.reason
+    assert "CAN READ" in caught.value.fix and caught.value.location == location
     assert workspace.count("/api/2.0/fs/directories") == 1  # not retried
+    assert workspace.count(f"/api/2.0/mlflow/logged-models/{trained.model_id}/artifacts/directories") == 1
 
 
 def test_a_missing_directory_is_confirmed_absent_and_a_missing_endpoint_is_unreadable(workspace, scenarios):
@@ -96,7 +99,10 @@ def test_a_missing_directory_is_confirmed_absent_and_a_missing_endpoint_is_unrea
     run = client.get_run(scenarios["clean"].run_id)
     assert client.list_artifacts(run.artifact_uri) == []  # Files API 404 NOT_FOUND: nothing logged at the run root
     workspace.fail("/api/2.0/fs/directories", status=404, error_code="ENDPOINT_NOT_FOUND")
-    with pytest.raises(EvidenceUnreadable, match="does not serve the Databricks Files API"):
+    assert client.list_artifacts(run.artifact_uri) == []  # the same, from MLflow's artifact API
+    assert workspace.count("/api/2.0/mlflow/artifacts/list") == 1
+    workspace.fail("/api/2.0/mlflow/artifacts/list", status=404, error_code="ENDPOINT_NOT_FOUND")
+    with pytest.raises(EvidenceUnreadable, match="does not serve MLflow's artifact API"):
         client.list_artifacts(run.artifact_uri)
 
 

@@ -25,6 +25,8 @@ workspace, and ``runs/get`` answers 404 here).
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -37,7 +39,9 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import requests
 from databricks.sdk.service import catalog, files, jobs, ml
 from google.protobuf import json_format
+from mlflow.protos import databricks_artifacts_pb2 as artifacts_proto
 from mlflow.protos import databricks_uc_registry_messages_pb2 as uc_proto
+from mlflow.protos import service_pb2 as mlflow_proto
 
 WORKSPACE_ID = "1234567890123456"
 OTHER_WORKSPACE_ID = "6543210987654321"
@@ -76,8 +80,9 @@ class LocalDatabricks:
     service principal that may use OAuth M2M."""
 
     def __init__(self, upstream: str, *, token: str = "dapi-local-test-token", client_id: str = "sp-evidence-gate",
-                 client_secret: str = "local-sp-secret"):
+                 client_secret: str = "local-sp-secret", workspace_id: str = WORKSPACE_ID):
         self.upstream = upstream.rstrip("/")
+        self.workspace_id = workspace_id
         self.token, self.client_id, self.client_secret = token, client_id, client_secret
         self.issued: dict[str, float] = {}  # OAuth access token -> expiry (epoch s)
         self.requests: list[tuple[str, str]] = []
@@ -85,6 +90,11 @@ class LocalDatabricks:
         self.foreign_runs: set[str] = set()
         self.job_runs: dict[int, jobs.Run] = {}
         self.transition_requests: dict[tuple[str, str], list[ml.Activity]] = {}
+        self.schemas: set[tuple[str, str]] = {(CATALOG, SCHEMA)}  # (catalog, schema) pairs of the metastore
+        self.presign_seconds = 300.0  # how long a presigned artifact URL it hands out is valid
+        self._signing_key = secrets.token_bytes(32)
+        # (UC name, version) -> the version's MLflow 3 deployment job state
+        self.deployment_jobs: dict[tuple[str, str], uc_proto.ModelVersionDeploymentJobState] = {}
         self._lock = threading.Lock()
         self._http = requests.Session()
         workspace = self
@@ -119,6 +129,8 @@ class LocalDatabricks:
             self.requests.clear()
             self.faults.clear()
             self.foreign_runs.clear()
+            self.deployment_jobs.clear()
+            self.presign_seconds = 300.0
 
     def fail(self, match: str, *, status: int | None = None, retry_after: int | None = None,
              error_code: str | None = None, delay: float = 0.0, times: int | None = None) -> None:
@@ -131,7 +143,11 @@ class LocalDatabricks:
 
     @staticmethod
     def uc_name(model: str) -> str:
-        """The Unity Catalog name of an open-source model name."""
+        """The Unity Catalog name of an open-source model name: ``main.ml.<name>``, except that a model
+        named ``<catalog>.<schema>.<model>`` underneath lives in that schema (see :attr:`schemas`)."""
+        parts = model.split(".")
+        if len(parts) == 3 and all(parts):
+            return model
         return f"{CATALOG}.{SCHEMA}.{model}"
 
     # -- HTTP plumbing --------------------------------------------------------------------------
@@ -177,6 +193,8 @@ class LocalDatabricks:
             return self._json(self.oidc_discovery())
         if path == "/oidc/v1/token" and method == "POST":
             return self._json(self.token_endpoint(raw, headers))
+        if path.startswith("/presigned/") and method == "GET":  # cloud storage: no workspace credentials
+            return self.presigned_download(path, query)
         if not path.startswith("/api/"):
             raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
         self._authenticate(headers)
@@ -203,6 +221,7 @@ class LocalDatabricks:
             # Unity Catalog REST API (https://docs.databricks.com/api/workspace/registeredmodels,
             # .../modelversions); databricks-sdk service/catalog.py RegisteredModelsAPI / ModelVersionsAPI
             (r"/api/2\.1/unity-catalog/models", "GET", self.uc_list_models),
+            (r"/api/2\.1/unity-catalog/schemas", "GET", self.uc_list_schemas),
             (r"/api/2\.1/unity-catalog/models/([^/]+)", "GET", self.uc_get_model),
             (r"/api/2\.1/unity-catalog/models/([^/]+)/versions", "GET", self.uc_list_versions),
             (r"/api/2\.1/unity-catalog/models/([^/]+)/versions/(\d+)", "GET", self.uc_get_version),
@@ -225,6 +244,14 @@ class LocalDatabricks:
             (r"/api/2\.0/mlflow/experiments/search", "POST", self.search_experiments),
             (r"/api/2\.0/mlflow/runs/search", "POST", self.search_runs),
             (r"/api/2\.0/mlflow/logged-models/([^/]+)", "GET", self.get_logged_model),
+            # MLflow's artifact APIs, MLflow's Databricks artifact repository's way to artifacts
+            # (mlflow/store/artifact/databricks_artifact_repo_resources.py _Run / _LoggedModel;
+            # service.proto ListArtifacts, ListLoggedModelArtifacts; databricks_artifacts.proto)
+            (r"/api/2\.0/mlflow/artifacts/list", "GET", self.list_run_artifacts),
+            (r"/api/2\.0/mlflow/logged-models/([^/]+)/artifacts/directories", "GET", self.list_logged_model_artifacts),
+            (r"/api/2\.0/mlflow/artifacts/credentials-for-read", "POST", self.credentials_for_read),
+            (r"/api/2\.0/mlflow/logged-models/([^/]+)/artifacts/credentials-for-download", "POST",
+             self.credentials_for_download),
             # Files API (https://docs.databricks.com/api/workspace/files; service/files.py FilesAPI)
             (r"/api/2\.0/fs/directories(/.*)", "GET", self.list_directory),
             (r"/api/2\.0/fs/directories(/.*)", "HEAD", self.directory_metadata),
@@ -237,7 +264,7 @@ class LocalDatabricks:
     # -- authentication -------------------------------------------------------------------------
     def host_metadata(self) -> dict:
         # databricks-sdk oauth.py HostMetadata / get_host_metadata: {host}/.well-known/databricks-config
-        return {"oidc_endpoint": f"{self.host}/oidc", "workspace_id": WORKSPACE_ID, "cloud": "azure"}
+        return {"oidc_endpoint": f"{self.host}/oidc", "workspace_id": self.workspace_id, "cloud": "azure"}
 
     def oidc_discovery(self) -> dict:
         # databricks-sdk oauth.py get_workspace_endpoints / OidcEndpoints.from_dict; RFC 8414 metadata
@@ -288,10 +315,10 @@ class LocalDatabricks:
         rest = re.sub(r"^([^/]+)/models/(m-[^/]+)", r"\1/logged_models/\2", rest)
         return f"{TRACKING_ROOT}/{rest}"
 
-    @staticmethod
-    def _upstream_path(files_path: str) -> str:
+    def _upstream_path(self, files_path: str) -> str:
         """A Files API path (mlflow databricks_run_artifact_repo.py / databricks_logged_model_artifact_repo.py
-        _build_root_path) as the open-source server's artifact path."""
+        _build_root_path) as the open-source server's artifact path; the runs of another workspace
+        (and their logged models) are not here."""
         if not files_path.startswith(FILES_ROOT + "/"):
             raise ApiError(403, "PERMISSION_DENIED", f"User does not have READ on {files_path}")
         rest = files_path[len(FILES_ROOT) + 1:]
@@ -299,25 +326,33 @@ class LocalDatabricks:
         if not match:
             raise _not_found(f"The directory being accessed is not found: {files_path}")
         exp, kind, ident, tail = match.groups()
+        if (ident if kind == "Runs" else self._model_run(ident)) in self.foreign_runs:
+            raise _not_found(f"The directory being accessed is not found: {files_path}")
         return f"{exp}/{ident}{tail or ''}" if kind == "Runs" else f"{exp}/models/{ident}{tail or ''}"
 
+    def _model_run(self, model_id: str) -> str | None:
+        model = self._up("GET", f"logged-models/{quote(model_id, safe='')}")["model"]
+        return model["info"].get("source_run_id")
+
     # -- Unity Catalog names --------------------------------------------------------------------
-    @staticmethod
-    def _short(full_name: str) -> str:
+    def _short(self, full_name: str) -> str:
+        """The open-source model name of a Unity Catalog name (the inverse of :meth:`uc_name`)."""
         parts = full_name.split(".")
         if len(parts) != 3 or not all(parts):
             raise _invalid(f"Invalid name '{full_name}': a Unity Catalog model name is catalog.schema.model")
-        if (parts[0], parts[1]) != (CATALOG, SCHEMA):
+        if (parts[0], parts[1]) not in self.schemas:
             raise _not_found(f"Catalog '{parts[0]}' or schema '{parts[1]}' does not exist.")
-        return parts[2]
+        return parts[2] if (parts[0], parts[1]) == (CATALOG, SCHEMA) else full_name
 
     def _run_workspace(self, run_id: str | None) -> str:
-        return OTHER_WORKSPACE_ID if run_id in self.foreign_runs else WORKSPACE_ID
+        return OTHER_WORKSPACE_ID if run_id in self.foreign_runs else self.workspace_id
 
     # -- Unity Catalog REST API 2.1 -------------------------------------------------------------
     def _uc_model_info(self, rm: dict) -> dict:
+        full_name = self.uc_name(rm["name"])
+        catalog_name, schema_name, name = full_name.split(".")
         return catalog.RegisteredModelInfo(
-            name=rm["name"], catalog_name=CATALOG, schema_name=SCHEMA, full_name=self.uc_name(rm["name"]),
+            name=name, catalog_name=catalog_name, schema_name=schema_name, full_name=full_name,
             owner=UC_OWNER, comment=rm.get("description"), created_at=int(rm.get("creation_timestamp") or 0),
             updated_at=int(rm.get("last_updated_timestamp") or 0), created_by=rm.get("user_id") or UC_OWNER,
             aliases=[catalog.RegisteredModelAlias(alias_name=a["alias"], version_num=int(a["version"]))
@@ -328,8 +363,9 @@ class LocalDatabricks:
         status = {"READY": catalog.ModelVersionInfoStatus.READY,
                   "PENDING_REGISTRATION": catalog.ModelVersionInfoStatus.PENDING_REGISTRATION,
                   "FAILED_REGISTRATION": catalog.ModelVersionInfoStatus.FAILED_REGISTRATION}[mv.get("status") or "READY"]
+        catalog_name, schema_name, name = self.uc_name(mv["name"]).split(".")
         return catalog.ModelVersionInfo(
-            model_name=mv["name"], catalog_name=CATALOG, schema_name=SCHEMA, version=int(mv["version"]),
+            model_name=name, catalog_name=catalog_name, schema_name=schema_name, version=int(mv["version"]),
             source=self._dbfs(mv.get("source")), run_id=mv.get("run_id"),
             run_workspace_id=int(self._run_workspace(mv.get("run_id"))), status=status, comment=mv.get("description"),
             created_at=int(mv.get("creation_timestamp") or 0), updated_at=int(mv.get("last_updated_timestamp") or 0),
@@ -337,11 +373,14 @@ class LocalDatabricks:
         ).as_dict()
 
     def uc_list_models(self, args: dict) -> dict:
-        # GET /api/2.1/unity-catalog/models: catalog_name + schema_name, or every model the caller may see
-        if args.get("schema_name") and not args.get("catalog_name"):
-            raise _invalid("catalog_name is required when schema_name is given")
-        if args.get("catalog_name", CATALOG) != CATALOG or args.get("schema_name", SCHEMA) != SCHEMA:
-            return {"registered_models": []}
+        # GET /api/2.1/unity-catalog/models (https://docs.databricks.com/api/workspace/registeredmodels/list;
+        # service/catalog.py RegisteredModelsAPI.list): the models of one schema (catalog_name and
+        # schema_name, each requiring the other; pages of up to 10,000), or every model the caller
+        # may see (pages of 100 by default, at most 1,000)
+        if bool(args.get("catalog_name")) != bool(args.get("schema_name")):
+            raise _invalid("catalog_name and schema_name must be specified together")
+        if args.get("catalog_name"):
+            return self._uc_schema_models(args["catalog_name"], args["schema_name"])
         params = {"max_results": min(int(args.get("max_results") or 100), 1000)}
         if args.get("page_token"):
             params["page_token"] = args["page_token"]
@@ -350,6 +389,33 @@ class LocalDatabricks:
         if data.get("next_page_token"):
             out["next_page_token"] = data["next_page_token"]
         return out
+
+    def _uc_schema_models(self, catalog_name: str, schema_name: str) -> dict:
+        if (catalog_name, schema_name) not in self.schemas:
+            raise _not_found(f"Schema '{catalog_name}.{schema_name}' does not exist.")
+        models, token = [], None
+        while True:
+            data = self._up("GET", "registered-models/search",
+                            params={"max_results": 1000, **({"page_token": token} if token else {})})
+            models += [self._uc_model_info(rm) for rm in data.get("registered_models") or []]
+            token = data.get("next_page_token")
+            if not token:
+                break
+        return {"registered_models": [m for m in models
+                                      if (m["catalog_name"], m["schema_name"]) == (catalog_name, schema_name)]}
+
+    def uc_list_schemas(self, args: dict) -> dict:
+        # GET /api/2.1/unity-catalog/schemas (https://docs.databricks.com/api/workspace/schemas/list;
+        # service/catalog.py SchemasAPI.list): catalog_name required
+        catalog_name = args.get("catalog_name") or ""
+        if not catalog_name:
+            raise _invalid("catalog_name is required")
+        names = sorted(schema for cat, schema in self.schemas if cat == catalog_name)
+        if not names:
+            raise _not_found(f"Catalog '{catalog_name}' does not exist.")
+        infos = [catalog.SchemaInfo(name=name, catalog_name=catalog_name, full_name=f"{catalog_name}.{name}",
+                                    owner=UC_OWNER) for name in names]
+        return {"schemas": [info.as_dict() for info in infos]}
 
     def uc_get_model(self, args: dict, full_name: str) -> dict:
         rm = self._up("GET", "registered-models/get", params={"name": self._short(full_name)})["registered_model"]
@@ -392,6 +458,7 @@ class LocalDatabricks:
             model_id=mv.get("model_id") or "",
             aliases=[uc_proto.RegisteredModelAlias(alias=a, version=str(mv["version"])) for a in mv.get("aliases") or []],
             tags=[uc_proto.ModelVersionTag(key=t["key"], value=t.get("value", "")) for t in mv.get("tags") or []],
+            deployment_job_state=self.deployment_jobs.get((self.uc_name(mv["name"]), str(mv["version"]))),
         )
         return self._proto(message)
 
@@ -525,8 +592,76 @@ class LocalDatabricks:
 
     def get_logged_model(self, args: dict, model_id: str) -> dict:
         model = self._up("GET", f"logged-models/{quote(model_id, safe='')}")["model"]
+        if model["info"].get("source_run_id") in self.foreign_runs:  # with its run, in another workspace
+            raise _not_found(f"Logged model '{model_id}' not found.")
         model["info"]["artifact_uri"] = self._dbfs(model["info"].get("artifact_uri"))
         return {"model": ml.LoggedModel.from_dict(model).as_dict()}
+
+    # -- MLflow's artifact APIs and presigned URLs ----------------------------------------------
+    def _artifact_files(self, endpoint: str, params: dict, root: str) -> dict:
+        data = self._up("GET", endpoint, params=params)
+        files = [mlflow_proto.FileInfo(path=f["path"], is_dir=bool(f.get("is_dir")), file_size=int(f.get("file_size") or 0))
+                 for f in data.get("files") or []]
+        return self._proto(mlflow_proto.ListArtifacts.Response(root_uri=self._dbfs(root) or "", files=files,
+                                                               next_page_token=data.get("next_page_token") or ""))
+
+    def list_run_artifacts(self, args: dict) -> dict:
+        # GET /api/2.0/mlflow/artifacts/list (https://docs.databricks.com/api/workspace/experiments/listartifacts)
+        run_id = args.get("run_id") or args.get("run_uuid") or ""
+        params = {"run_id": run_id, **{k: args[k] for k in ("path", "page_token") if args.get(k)}}
+        root = self._up("GET", "runs/get", params={"run_id": run_id})["run"]["info"].get("artifact_uri")
+        return self._artifact_files("artifacts/list", params, root)
+
+    def list_logged_model_artifacts(self, args: dict, model_id: str) -> dict:
+        # GET /api/2.0/mlflow/logged-models/{model_id}/artifacts/directories (service.proto ListLoggedModelArtifacts)
+        params = {k: args[k] for k in ("artifact_directory_path", "page_token") if args.get(k)}
+        root = self._up("GET", f"logged-models/{quote(model_id, safe='')}")["model"]["info"].get("artifact_uri")
+        return self._artifact_files(f"logged-models/{quote(model_id, safe='')}/artifacts/directories", params, root)
+
+    def _signed(self, kind: str, ident: str, path: str) -> str:
+        """A presigned URL on this server, valid :attr:`presign_seconds` (an Azure SAS-like ``se`` / ``sig``)."""
+        expiry = str(int(time.time() + self.presign_seconds))
+        resource = f"{kind}/{ident}/{path}"
+        sig = hmac.new(self._signing_key, f"{resource}\n{expiry}".encode(), hashlib.sha256).hexdigest()
+        return f"{self.host}/presigned/{quote(resource)}?se={expiry}&sig={sig}"
+
+    def credentials_for_read(self, args: dict) -> dict:
+        # POST /api/2.0/mlflow/artifacts/credentials-for-read (databricks_artifacts.proto GetCredentialsForRead)
+        run_id = args.get("run_id") or ""
+        self._up("GET", "runs/get", params={"run_id": run_id})  # 404 for an unknown run
+        infos = [artifacts_proto.ArtifactCredentialInfo(run_id=run_id, path=p, signed_uri=self._signed("runs", run_id, p),
+                                                        type=artifacts_proto.AZURE_SAS_URI)
+                 for p in args.get("path") or []]
+        return self._proto(artifacts_proto.GetCredentialsForRead.Response(credential_infos=infos))
+
+    def credentials_for_download(self, args: dict, model_id: str) -> dict:
+        # POST /api/2.0/mlflow/logged-models/{model_id}/artifacts/credentials-for-download
+        # (databricks_artifacts.proto GetCredentialsForLoggedModelDownload)
+        self._up("GET", f"logged-models/{quote(model_id, safe='')}")
+        creds = [artifacts_proto.LoggedModelArtifactCredential(
+            model_id=model_id, credential_info=artifacts_proto.ArtifactCredentialInfo(
+                path=p, signed_uri=self._signed("logged_models", model_id, p), type=artifacts_proto.AZURE_SAS_URI))
+            for p in args.get("paths") or []]
+        return self._proto(artifacts_proto.GetCredentialsForLoggedModelDownload.Response(credentials=creds))
+
+    def presigned_download(self, path: str, query: dict) -> tuple[int, bytes, dict]:
+        """What the storage answers for a presigned URL: the file, or 403 for a bad or expired signature
+        (Azure Storage's AuthenticationFailed)."""
+        resource = unquote(path[len("/presigned/"):])
+        expiry, sig = (query.get("se") or [""])[0], (query.get("sig") or [""])[0]
+        good = hmac.new(self._signing_key, f"{resource}\n{expiry}".encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(good, sig) or not expiry.isdigit() or int(expiry) < time.time():
+            return 403, b"<Error><Code>AuthenticationFailed</Code></Error>", {"Content-Type": "application/xml"}
+        kind, ident, rel = resource.split("/", 2)
+        if kind == "runs":
+            root = self._up("GET", "runs/get", params={"run_id": ident})["run"]["info"]["artifact_uri"]
+        else:
+            root = self._up("GET", f"logged-models/{quote(ident, safe='')}")["model"]["info"]["artifact_uri"]
+        stored = root[len("mlflow-artifacts:/"):].lstrip("/")
+        resp = self._http.get(f"{self.upstream}/api/2.0/mlflow-artifacts/artifacts/{quote(stored)}/{quote(rel)}", timeout=30)
+        if resp.status_code != 200:
+            return 404, b"<Error><Code>BlobNotFound</Code></Error>", {"Content-Type": "application/xml"}
+        return 200, resp.content, {"Content-Type": "application/octet-stream"}
 
     # -- Files API ------------------------------------------------------------------------------
     def _listing(self, files_path: str) -> list[dict]:

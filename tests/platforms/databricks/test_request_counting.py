@@ -13,6 +13,7 @@ from shared.evidence.registry import RegistryClient
 from shared.policy import load_policy
 from shared.reconcile import RateLimiter, reconcile_registry
 from shared.report import Trigger
+from shared.services import Services
 from tests.support.proxy import api_class
 
 
@@ -83,7 +84,7 @@ class CountingLimiter(RateLimiter):
 
 def test_a_reconcile_sweeps_limiter_counts_the_requests_the_workspace_received(workspace, scenarios, store):
     limiter = CountingLimiter()
-    summary = reconcile_registry("databricks-uc", engine=Engine(load_policy(), store), rate=limiter,
+    summary = reconcile_registry("databricks-uc", Services(engine=Engine(load_policy(), store)), rate=limiter,
                                  model=workspace.uc_name("churn-promo"))
     assert summary.listed >= 3 and summary.checked == summary.listed
     assert limiter.acquired == Counter(_received(workspace))

@@ -104,10 +104,15 @@ def _check(args) -> int:
             store = ReportStore(path)
         else:
             save_to = path
-    client = RegistryClient(args.tracking_uri)  # an unusable URI is refused before any waiting
+    registry = args.tracking_uri
+    if registry.strip().lower().startswith("/subscriptions/"):  # the workspace's tracking URI, as Event Grid's checks
+        from shared.sources.azureml import WorkspaceTrackingUris
+
+        registry = WorkspaceTrackingUris(settings.get("EVIDENCE_GATE_AZUREML_REGION"))(registry.strip())
+    client = RegistryClient(registry)  # an unusable URI is refused before any waiting
     engine = Engine(policy, store, client_factory=lambda _uri: client)
-    with _progress(f"checking {args.model} v{args.version} in {display_uri(args.tracking_uri)}"):
-        report = engine.check_version(args.tracking_uri, args.model, args.version, alias=args.alias, stage=args.stage,
+    with _progress(f"checking {args.model} v{args.version} in {display_uri(registry)}"):
+        report = engine.check_version(registry, args.model, args.version, alias=args.alias, stage=args.stage,
                                       trigger=Trigger("cli", "check"))
     if store is not None:
         store.save(report)

@@ -310,9 +310,7 @@ def registries(services: Services) -> list[str]:
     for item in (part.strip() for part in raw.split(",")):
         if not item:
             continue
-        if item.lower().startswith("/subscriptions/"):
-            item = services.azureml_tracking_uri(item)
-        out.append(item)
+        out.append(services.registry_uri(item))
     return out
 
 
@@ -349,6 +347,7 @@ def reconcile_registry(registry: str, services: Services, *, since_ms: int | Non
     registry."""
     from shared import pipeline
 
+    registry = services.registry_uri(registry)  # a workspace resource id: its tracking URI, as Event Grid's checks
     if isinstance(rate, RateLimiter):
         limiter = rate
     else:

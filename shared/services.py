@@ -81,6 +81,14 @@ class Services:
     def clock(self) -> Callable[[], datetime]:
         return self.engine.clock
 
+    def registry_uri(self, uri: str) -> str:
+        """The registry ``uri`` names, as its history is kept: an Azure ML workspace resource id
+        (``/subscriptions/...``) becomes the workspace's tracking URI, the identity its Event Grid
+        events are checked and stored under; any other URI is itself."""
+        if uri.strip().lower().startswith("/subscriptions/"):
+            return self.azureml_tracking_uri(uri.strip())
+        return uri
+
     def registry_for(self, event: RegistryEvent) -> str:
         """The registry an event is checked against: its own (reconcile names it), else its source's."""
         if event.registry:

@@ -22,6 +22,10 @@ def test_reconcile_finds_new_versions_and_stage_changes(kit, workspace, store):
     assert [(r["version"], r["stage"]) for r in first.reports if r["check"] == "promotion"] \
         == [(v1.version, "Production")]
 
+    # Named by its resource id (as in EVIDENCE_GATE_REGISTRIES): the same registry, the same history.
+    again = reconcile_registry(workspace.resource_id, services, model="aml-reconcile", rate=0)
+    assert again.registry == first.registry and (again.checked, again.promotions, again.already) == (0, 0, 2)
+
     workspace.set_stage("aml-reconcile", v2.version, "Production")  # promoted in studio: no event
     second = reconcile_registry(workspace.tracking_uri, services, model="aml-reconcile", rate=0)
     assert not [r for r in second.reports if r["check"] == "registration"]

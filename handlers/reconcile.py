@@ -31,6 +31,6 @@ def blueprint(services: Callable[[], Services]) -> func.Blueprint:
         if getattr(timer, "past_due", False):
             logger.info("reconcile: timer is past due; sweeping now")
         for summary in reconcile_all(services()):
-            logger.info("reconcile: %s", summary.line(), extra=summary.as_dict())
+            logger.info("reconcile: %s", summary.line(), extra=summary.log_fields())
 
     return bp

@@ -76,6 +76,7 @@ UNREADABLE_RULE = "EVD-008"
 ALIAS_PASS_MS = 24 * 60 * 60 * 1000  # every alias holder is looked at at least this often
 ALIAS_PASS_KEY = "\x1falias-pass"  # where the time of the last full alias pass is kept (store.get_pending)
 NEVER_DUE_MS = 2**62
+LOG_LINES = 10  # skipped / unavailable lines in the timer function's log record
 GIVEN_UP = "given_up"  # the pending kind of a version no longer retried
 
 
@@ -299,6 +300,13 @@ class Summary:
         out = dataclasses.asdict(self)
         out.pop("reports")
         out["complete"] = self.complete
+        return out
+
+    def log_fields(self, lines: int = LOG_LINES) -> dict:
+        """:meth:`as_dict` with only the first ``lines`` skipped and unavailable lines: the timer
+        function's log record (Application Insights keeps at most 8,192 characters a property)."""
+        out = self.as_dict()
+        out["skipped"], out["unavailable"] = self.skipped[:lines], self.unavailable[:lines]
         return out
 
 

@@ -183,7 +183,8 @@ def _signature(report: dict) -> list:
 
 
 def remember_unreadable(store, report: dict, now_ms: int | None = None) -> None:
-    """A model-version report with an unwaived EVD-008 is checked again in an hour (by reconcile)."""
+    """A model-version report with an unwaived EVD-008 is checked again in an hour (by reconcile),
+    hourly until it changes or for the policy's ``give_up_after_days`` since it was first seen."""
     subject = report.get("subject") or {}
     if subject.get("kind") != "model_version" or report.get("check") not in ("registration", "promotion"):
         return
@@ -192,10 +193,12 @@ def remember_unreadable(store, report: dict, now_ms: int | None = None) -> None:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     target = subject.get("alias") or subject.get("stage")
     key = pending_key(subject["model"], subject["version"], target)
+    earlier = store.get_pending(subject["registry"], key) or {}
+    first_ms = earlier.get("first_ms", now_ms) if earlier.get("kind") == "unreadable" else now_ms
     store.set_pending(subject["registry"], key, {
         "kind": "unreadable", "model": subject["model"], "version": subject["version"], "alias": subject.get("alias"),
-        "stage": subject.get("stage"), "check": report["check"], "signature": _signature(report)},
-        now_ms + RECHECK_MS)
+        "stage": subject.get("stage"), "check": report["check"], "signature": _signature(report),
+        "first_ms": first_ms}, now_ms + RECHECK_MS)
 
 
 SAMPLE = 1000  # a Summary keeps the first this many report summaries, skipped and unavailable lines
@@ -552,6 +555,13 @@ def reconcile_registry(registry: str, services: Services, *, since_ms: int | Non
                 continue
             summary.rechecked += 1
             if item["kind"] == "unreadable" and _signature(report) == item.get("signature"):
+                days = engine.policy.for_model(name).give_up_after_days
+                if now_ms - item.get("first_ms", now_ms) >= days * 86_400_000:  # bounded: its report stands
+                    store.clear_pending(shown, key)
+                    summary.add_skipped(f"{name} v{version}: evidence still unreadable after {days} days: no longer"
+                                        f" re-checked hourly (a new event or `evidence-gate reconcile --model {name}`"
+                                        " checks it again)")
+                    continue
                 store.set_pending(shown, key, item, now_ms + RECHECK_MS)  # the same: not delivered again
                 continue
             store.clear_pending(shown, key)

@@ -147,6 +147,14 @@ def test_a_sweep_moves_on_retries_with_backoff_and_reports_what_it_could_not_che
     assert not [item for item in later.unavailable if name in item]
     assert app.store.get_pending(later.registry, f"{name}\x1f{flaky.version}\x1f") is None
 
+    # Still unreadable eight days on: its report stands, the hourly re-checks stop (give_up_after_days).
+    key = f"{name}\x1f{unreadable.version}\x1f"
+    assert app.store.get_pending(later.registry, key)["kind"] == "unreadable"
+    week = reconcile_registry(app.registry, app.services, model=name, now=lambda: start + 8 * 86400)
+    assert any(f"{name} v{unreadable.version}: evidence still unreadable after 7 days" in line for line in week.skipped)
+    assert app.store.get_pending(later.registry, key) is None
+    assert sent_for(unreadable.version) == unreadable_sent
+
 
 def test_a_version_unavailable_for_a_week_gets_a_last_report_and_is_no_longer_retried(app, kit, fast_fail, capsys):
     from shared.reconcile import reconcile_registry

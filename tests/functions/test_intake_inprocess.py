@@ -16,6 +16,7 @@ from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient
 from demo.stack import free_port
 from shared.errors import IntakeUnavailable
 from shared.intake.message import decode
+from shared.intake.queue import CLIENT_OPTIONS, IntakeQueue
 from tests.functions.conftest import mlflow_headers, payload, unique
 from tests.functions.test_azureml_events import WS
 from tests.functions.test_azureml_events import decode as eventgrid
@@ -26,6 +27,7 @@ def intake(gate, azurite, monkeypatch):
     name = f"inproc-{secrets.token_hex(4)}"
     monkeypatch.setenv("EVIDENCE_GATE_INTAKE", azurite.connection_string)
     monkeypatch.setenv("EVIDENCE_GATE_INTAKE_QUEUE", name)
+    gate.use(intake=IntakeQueue.from_settings())  # as Services.from_settings builds it
     return QueueClient.from_connection_string(azurite.connection_string, name,
                                               message_decode_policy=BinaryBase64DecodePolicy())
 
@@ -58,10 +60,12 @@ def test_an_event_grid_event_feeds_the_queue_and_the_intake_function_reports_it(
     assert report["trigger"]["event_id"] == event["id"] and report["verdict"] == "pass"
 
 
-def test_a_webhook_the_queue_cannot_take_is_503_with_retry_after(gate, monkeypatch):
+def test_a_webhook_the_queue_cannot_take_is_503_with_retry_after(gate):
     closed = free_port()
-    monkeypatch.setenv("EVIDENCE_GATE_INTAKE", f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-                                               f"AccountKey=a2V5;QueueEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;")
+    connection = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+                  f"AccountKey=a2V5;QueueEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;")
+    gate.use(intake=IntakeQueue(*(QueueClient.from_connection_string(connection, name, **CLIENT_OPTIONS)
+                                  for name in ("evidence-gate-intake", "evidence-gate-intake-poison"))))
     body = payload("mlflow-model-version-created.json")
     raw = json.dumps(body).encode()
     resp = gate.post("mlflow_webhook", raw, mlflow_headers(raw))

@@ -41,7 +41,8 @@ def test_a_quiet_sweep_lists_each_model_once_and_reads_no_version(kit, aml_env, 
     kit.model_version("aml-quiet", version_tags={"owner": "team-churn", "approved_by": "rita"})
     services = Services(engine=Engine(load_policy(), store))
     first = reconcile_registry(workspace.tracking_uri, services, rate=0)
-    assert not first.unavailable, first.unavailable
+    # (the session workspace holds other tests' models: a version of theirs may be waiting for its run)
+    assert not [item for item in first.unavailable if item.startswith("aml-quiet ")], first.unavailable
     # later, past the overlap window: nothing changed since the watermark
     store.set_watermark(first.registry, first.watermark_after + OVERLAP_MS + 1)
     models = len(workspace.mlflow_json("registered-models/search", max_results=1000)["registered_models"])

@@ -24,7 +24,7 @@ from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient, TextBase6
 from demo.stack import MlflowServer, free_port
 from tests.functions.conftest import FunctionsKit, mlflow_headers, payload, unique
 from tests.functions.test_scale_out import state_store
-from tests.functions.test_serve import REPO, http
+from tests.functions.test_serve import REPO, http, wait_for
 from tests.support.kit import Trained
 from tests.support.proxy import CountingProxy, Fault
 
@@ -161,15 +161,6 @@ def post(url: str, raw: bytes, headers: dict) -> tuple[int, dict]:
     status, out = http("POST", url, raw, headers)
     return status, json.loads(out)
 
-
-def wait_for(predicate, timeout: float, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout:g} s")
 
 
 def test_a_delivery_is_answered_202_and_its_report_is_stored(cluster, own_registry):

@@ -20,7 +20,6 @@ import logging
 import secrets
 from collections.abc import Callable
 
-from shared import settings
 from shared.errors import BadInput, EventInProgress, EvidenceGateError
 from shared.intake.decide import DONE, RETRY, Decision, RetryPolicy, decide
 from shared.intake.message import decode
@@ -35,11 +34,9 @@ LEASE_MARGIN_SECONDS = 15  # publishing and storing after the check's deadline
 
 def lease_seconds() -> float:
     """A check never runs longer than its deadline; the lease outlives it by a margin."""
-    try:
-        deadline = float(settings.get("EVIDENCE_GATE_CHECK_DEADLINE_SECONDS") or 30)
-    except ValueError:
-        deadline = 30.0
-    return deadline + LEASE_MARGIN_SECONDS
+    from shared.evidence.registry import check_deadline_seconds
+
+    return check_deadline_seconds() + LEASE_MARGIN_SECONDS
 
 
 def handle(body: bytes | str, *, queue: IntakeQueue, check: Callable[[RegistryEvent], object],
